@@ -1,0 +1,23 @@
+# One image for all five services; MENTORBUS_SERVICE picks which app uvicorn serves.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+COPY pyproject.toml ./
+COPY shared/ ./shared/
+COPY services/ ./services/
+RUN pip install --no-cache-dir .
+
+# A numeric UID lets Kubernetes verify runAsNonRoot without a runAsUser override.
+RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin mentorbus
+USER 10001
+
+ENV MENTORBUS_SERVICE=gateway
+EXPOSE 8000
+
+# sh -c expands MENTORBUS_SERVICE; exec hands PID 1 to uvicorn so SIGTERM shuts it down cleanly.
+CMD ["sh", "-c", "exec uvicorn services.${MENTORBUS_SERVICE}.app:app --host 0.0.0.0 --port 8000"]

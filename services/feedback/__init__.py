@@ -1,0 +1,1 @@
+"""Feedback: feedback requests, goals, tracks, agreements and program analytics."""

@@ -1,0 +1,5 @@
+"""Feedback HTTP routes (feedback, goals, tracks, agreements, analytics) behind the gateway."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,21 @@
+"""What feedback consumes (it will publish `feedback.*`, `goal.*`, `track.*`, `agreement.*`)."""
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.feedback import domain
+from shared.consumer import Handler
+from shared.events import CloudEvent, EventData, PersonDeactivatedV1, PersonUpsertedV1
+from shared.events.people import PersonState
+
+
+async def on_person(session: AsyncSession, event: CloudEvent, person: PersonState) -> None:
+    """A person changed or left: stop or keep asking them for feedback."""
+    await domain.apply_person(session, uuid.UUID(event.orgid), person)
+
+
+HANDLERS: dict[type[EventData], Handler] = {
+    PersonUpsertedV1: on_person,
+    PersonDeactivatedV1: on_person,
+}

@@ -1,0 +1,1 @@
+"""Feedback wire models: requests, answers, goals and analytics arrive with their routes."""

@@ -1,0 +1,135 @@
+"""Gateway routes: its own (API keys) and the forwarding of everything else."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from services.gateway import domain
+from services.gateway.forwarding import Forwarder, UpstreamFailed
+from services.gateway.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
+from services.gateway.settings import GatewaySettings
+from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.identity import Caller
+from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from shared.service import SessionDep
+
+router = APIRouter()
+
+FORWARDED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def get_forwarder(request: Request) -> Forwarder:
+    """The app's pooled forwarding client."""
+    forwarder: Forwarder = request.app.state.forwarder
+    return forwarder
+
+
+async def authenticate(request: Request, session: SessionDep) -> Caller:
+    """`Authorization: Bearer <admin token | API key>` -> the caller."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <API key>")
+    token = token.strip()
+    settings: GatewaySettings = request.app.state.settings
+    if domain.is_admin_token(token, settings.admin_token):
+        return Caller(org_id=None, is_admin=True)
+    api_key = await domain.find_active_key(session, token)
+    if api_key is None:
+        raise Unauthorized("unknown or revoked API key")
+    return Caller(org_id=api_key.org_id, is_admin=False, scopes=tuple(api_key.scopes))
+
+
+CallerDep = Annotated[Caller, Depends(authenticate)]
+ForwarderDep = Annotated[Forwarder, Depends(get_forwarder)]
+
+
+def _org_of(caller: Caller) -> uuid.UUID:
+    if caller.org_id is None:
+        raise Forbidden("use an organization API key for this operation")
+    return caller.org_id
+
+
+@router.post("/v1/organizations/{org_id}/api-keys", status_code=201, response_model=ApiKeyCreated)
+async def create_api_key(
+    org_id: uuid.UUID,
+    body: ApiKeyIn,
+    caller: CallerDep,
+    session: SessionDep,
+    forwarder: ForwarderDep,
+) -> ApiKeyCreated:
+    """Issue an API key for an organization (platform admin only)."""
+    if not caller.is_admin:
+        raise Forbidden("this operation needs the platform admin token")
+    # Profiles owns organizations: ask it whether this one exists.
+    answer = await forwarder.forward(
+        "profiles", "GET", f"/v1/organizations/{org_id}", [], caller.headers()
+    )
+    if answer.status == 404:
+        raise NotFound(f"organization {org_id} not found")
+    if answer.status != 200:
+        raise UpstreamFailed(f"profiles answered {answer.status} for the organization")
+    api_key, secret_key = await domain.issue_api_key(session, org_id, body.name, body.scopes)
+    return ApiKeyCreated.model_validate(
+        {**ApiKeyOut.model_validate(api_key).model_dump(), "key": secret_key}
+    )
+
+
+@router.get("/v1/api-keys", response_model=Page[ApiKeyOut])
+async def list_api_keys(
+    caller: CallerDep, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> Page[ApiKeyOut]:
+    """The caller organization's API keys (without secrets)."""
+    position = decode_cursor(cursor)
+    after = uuid.UUID(str(position["id"])) if position and "id" in position else None
+    keys = await domain.list_api_keys(session, _org_of(caller), after=after, limit=limit + 1)
+    items = [ApiKeyOut.model_validate(k) for k in keys[:limit]]
+    more = len(keys) > limit
+    return Page(items=items, next_cursor=encode_cursor({"id": items[-1].id}) if more else None)
+
+
+@router.delete("/v1/api-keys/{key_id}", status_code=204)
+async def revoke_api_key(key_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> Response:
+    """Revoke one of the caller organization's keys; it stops working at once."""
+    await domain.revoke_api_key(session, _org_of(caller), key_id)
+    return Response(status_code=204)
+
+
+async def _forward(request: Request, caller: Caller, forwarder: Forwarder) -> Response:
+    path = request.url.path
+    route = domain.resolve_route(path)
+    if route is None:
+        raise NotFound(f"no resource at {path}")
+    if route.scope == "organizations":
+        if not caller.is_admin and request.method != "GET":
+            raise Forbidden("this operation needs the platform admin token")
+    else:
+        _org_of(caller)
+        needed = domain.required_scope(route, request.method)
+        if not domain.scope_allows(list(caller.scopes), needed):
+            raise Forbidden(f"this API key lacks the scope {needed}")
+    query = request.url.query
+    answer = await forwarder.forward(
+        route.service,
+        request.method,
+        path + (f"?{query}" if query else ""),
+        request.headers.items(),
+        caller.headers(),
+        await request.body(),
+    )
+    response = Response(content=answer.body, status_code=answer.status)
+    for name, value in answer.headers:
+        response.headers.append(name, value)
+    return response
+
+
+@router.api_route("/v1/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
+async def forward_v1(request: Request, caller: CallerDep, forwarder: ForwarderDep) -> Response:
+    """Everything under /v1 that the gateway does not answer itself."""
+    return await _forward(request, caller, forwarder)
+
+
+@router.api_route("/scim/v2/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
+async def forward_scim(request: Request, caller: CallerDep, forwarder: ForwarderDep) -> Response:
+    """SCIM 2.0 provisioning, answered by profiles."""
+    return await _forward(request, caller, forwarder)

@@ -1,0 +1,151 @@
+"""Gateway rules: which service owns a path, what scope it needs, and API keys.
+No HTTP client and no Kafka here."""
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.gateway.models import ApiKey
+from shared.db import utcnow
+from shared.errors import FieldError, InvalidInput, NotFound
+
+KEY_PREFIX = "mbk"
+
+
+@dataclass(frozen=True)
+class Route:
+    """The service that owns a path, and the scope family guarding it."""
+
+    service: str
+    scope: str
+
+
+# First match wins: the more specific sub-resources come before their parents.
+_ROUTES: list[tuple[re.Pattern[str], Route]] = [
+    (re.compile(pattern), Route(service, scope))
+    for pattern, service, scope in [
+        (r"^/v1/employees/[^/]+/(availability|calendar\.ics)$", "sessions", "sessions"),
+        (r"^/v1/employees(/[^/]+)?$", "profiles", "employees"),
+        (r"^/v1/employees/bulk$", "profiles", "employees"),
+        (r"^/scim/v2(/.*)?$", "profiles", "scim"),
+        (r"^/v1/organizations/[^/]+$", "profiles", "organizations"),
+        (r"^/v1/organizations$", "profiles", "organizations"),
+        (r"^/v1/programs/[^/]+/enrollments/[^/]+/suggestions$", "matching", "matching"),
+        (r"^/v1/programs/[^/]+/matching-runs$", "matching", "matching"),
+        (r"^/v1/programs/[^/]+/(analytics|tracks|outcomes)$", "feedback", "feedback"),
+        (r"^/v1/programs(/.*)?$", "profiles", "programs"),
+        (r"^/v1/matching-runs(/.*)?$", "matching", "matching"),
+        (r"^/v1/matches/[^/]+/slots$", "sessions", "sessions"),
+        (r"^/v1/matches/[^/]+/(track|agreement)(/.*)?$", "feedback", "feedback"),
+        (r"^/v1/matches(/.*)?$", "matching", "matching"),
+        (r"^/v1/sessions(/.*)?$", "sessions", "sessions"),
+        (r"^/v1/(feedback-requests|feedback|goals|tracks)(/.*)?$", "feedback", "feedback"),
+    ]
+]
+
+SCOPE_FAMILIES = ("employees", "scim", "programs", "matching", "sessions", "feedback", "webhooks")
+KNOWN_SCOPES = frozenset(
+    [*SCOPE_FAMILIES]
+    + [f"{family}:{access}" for family in SCOPE_FAMILIES for access in ("read", "write")]
+)
+
+
+def resolve_route(path: str) -> Route | None:
+    """The owner of a public path, or None if no service serves it."""
+    for pattern, route in _ROUTES:
+        if pattern.match(path):
+            return route
+    return None
+
+
+def required_scope(route: Route, method: str) -> str:
+    """`<family>:read` for safe methods, `<family>:write` for the rest."""
+    access = "read" if method in {"GET", "HEAD", "OPTIONS"} else "write"
+    return f"{route.scope}:{access}"
+
+
+def scope_allows(granted: list[str], required: str) -> bool:
+    """An empty grant is every scope; a bare family grants read and write."""
+    if not granted:
+        return True
+    family = required.split(":", 1)[0]
+    return required in granted or family in granted
+
+
+def hash_secret(secret: str) -> bytes:
+    """SHA-256 suffices: secrets are 256 random bits, not guessable passwords."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def parse_key(token: str) -> tuple[uuid.UUID, str] | None:
+    """Split `mbk_<id>_<secret>`; None if the token is not shaped like one of ours."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        return None
+    try:
+        return uuid.UUID(hex=parts[1]), parts[2]
+    except ValueError:
+        return None
+
+
+def is_admin_token(token: str, admin_token: str) -> bool:
+    """Constant-time comparison with the configured admin token (never matches if unset)."""
+    return bool(admin_token) and hmac.compare_digest(token.encode(), admin_token.encode())
+
+
+async def issue_api_key(
+    session: AsyncSession, org_id: uuid.UUID, name: str, scopes: list[str]
+) -> tuple[ApiKey, str]:
+    """Create a key; returns it with the full secret key, which is never shown again."""
+    unknown = sorted(set(scopes) - KNOWN_SCOPES)
+    if unknown:
+        raise InvalidInput([FieldError("scopes", f"unknown scopes: {', '.join(unknown)}")])
+    key_id = uuid.uuid4()
+    secret = secrets.token_urlsafe(32)
+    api_key = ApiKey(
+        id=key_id, org_id=org_id, name=name, scopes=sorted(set(scopes)),
+        secret_hash=hash_secret(secret),
+    )  # fmt: skip
+    session.add(api_key)
+    await session.flush()
+    return api_key, f"{KEY_PREFIX}_{key_id.hex}_{secret}"
+
+
+async def find_active_key(session: AsyncSession, token: str) -> ApiKey | None:
+    """The unrevoked key a bearer token belongs to, if its secret matches."""
+    parsed = parse_key(token)
+    if parsed is None:
+        return None
+    key_id, secret = parsed
+    api_key = await session.get(ApiKey, key_id)
+    if api_key is None or api_key.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(api_key.secret_hash, hash_secret(secret)):
+        return None
+    return api_key
+
+
+async def list_api_keys(
+    session: AsyncSession, org_id: uuid.UUID, *, after: uuid.UUID | None, limit: int
+) -> list[ApiKey]:
+    """An organization's keys (revoked ones included), oldest first."""
+    query = select(ApiKey).where(ApiKey.org_id == org_id).order_by(ApiKey.id).limit(limit)
+    if after is not None:
+        query = query.where(ApiKey.id > after)
+    return list((await session.scalars(query)).all())
+
+
+async def revoke_api_key(session: AsyncSession, org_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
+    """Revoke a key of the organization (idempotent)."""
+    api_key = await session.get(ApiKey, key_id)
+    if api_key is None or api_key.org_id != org_id:
+        raise NotFound(f"API key {key_id} not found")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = utcnow()
+    return api_key

@@ -1,0 +1,1 @@
+"""Matching: explainable scores, suggestions, cohort runs and the match lifecycle."""

@@ -1,0 +1,1 @@
+"""Matching wire models: suggestions, matches and runs arrive with their routes."""

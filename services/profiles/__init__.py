@@ -1,0 +1,1 @@
+"""Profiles: organizations, people (HRIS employees), programs and enrollments."""

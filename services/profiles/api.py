@@ -1,0 +1,101 @@
+"""Profiles HTTP routes: thin, they parse, call the domain, and shape the answer."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Request, Response
+
+from services.profiles import domain
+from services.profiles.schemas import EmployeeIn, EmployeeOut, OrganizationIn, OrganizationOut
+from shared.errors import FieldError, InvalidInput, NotFound
+from shared.identity import AdminCaller, OrgId, caller_from_request
+from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from shared.service import SessionDep
+
+router = APIRouter()
+
+ExternalIdPath = Annotated[str, Path(min_length=1, max_length=255)]
+
+
+def etag(version: int) -> str:
+    """The strong entity tag of a record version."""
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None) -> domain.Precondition | None:
+    """`If-Match: "3"` or `*`; anything else is a 422 naming the header."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value == "*":
+        return domain.Precondition(any_version=True)
+    tag = value.removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise InvalidInput([FieldError("If-Match", 'expected an ETag such as "3" or *')])
+    return domain.Precondition(version=int(tag))
+
+
+@router.post("/v1/organizations", status_code=201, response_model=OrganizationOut)
+async def create_organization(
+    body: OrganizationIn, session: SessionDep, _: AdminCaller
+) -> OrganizationOut:
+    """Create an organization (platform admin only)."""
+    org = await domain.create_organization(session, body.name)
+    return OrganizationOut.model_validate(org)
+
+
+@router.get("/v1/organizations/{org_id}", response_model=OrganizationOut)
+async def get_organization(
+    org_id: uuid.UUID, session: SessionDep, request: Request
+) -> OrganizationOut:
+    """An organization: the admin sees any, an API key only its own."""
+    caller = caller_from_request(request)
+    if not caller.is_admin and caller.org_id != org_id:
+        raise NotFound(f"organization {org_id} not found")
+    return OrganizationOut.model_validate(await domain.get_organization(session, org_id))
+
+
+@router.put("/v1/employees/{external_id}", response_model=EmployeeOut)
+async def put_employee(
+    external_id: ExternalIdPath,
+    body: EmployeeIn,
+    org_id: OrgId,
+    session: SessionDep,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> EmployeeOut:
+    """Create or replace an employee by HRIS id (idempotent)."""
+    if body.external_id is not None and body.external_id != external_id:
+        raise InvalidInput([FieldError("external_id", "does not match the path")])
+    record = body.model_dump(exclude={"external_id"})
+    result = await domain.upsert_employee(
+        session, org_id, external_id, record, parse_if_match(if_match)
+    )
+    response.status_code = 201 if result.outcome == "created" else 200
+    response.headers["ETag"] = etag(result.person.version)
+    return EmployeeOut.model_validate(result.person)
+
+
+@router.get("/v1/employees/{external_id}", response_model=EmployeeOut)
+async def get_employee(
+    external_id: ExternalIdPath, org_id: OrgId, session: SessionDep, response: Response
+) -> EmployeeOut:
+    """One employee of the caller's organization."""
+    person = await domain.get_employee(session, org_id, external_id)
+    response.headers["ETag"] = etag(person.version)
+    return EmployeeOut.model_validate(person)
+
+
+@router.get("/v1/employees", response_model=Page[EmployeeOut])
+async def list_employees(
+    org_id: OrgId, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> Page[EmployeeOut]:
+    """Employees of the caller's organization, by external id."""
+    position = decode_cursor(cursor)
+    after = str(position.get("external_id")) if position else None
+    people = await domain.list_employees(session, org_id, after=after, limit=limit + 1)
+    items = [EmployeeOut.model_validate(p) for p in people[:limit]]
+    next_cursor = (
+        encode_cursor({"external_id": items[-1].external_id}) if len(people) > limit else None
+    )
+    return Page(items=items, next_cursor=next_cursor)

@@ -1,0 +1,1 @@
+"""Sessions: availability across time zones, scheduling, calendar feeds."""

@@ -1,0 +1,25 @@
+"""Sessions tables (schema in migrations/)."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import Base, utcnow
+
+
+class PersonProjection(Base):
+    """A person as scheduling needs them, kept from `person.*` events."""
+
+    __tablename__ = "person"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    org_id: Mapped[uuid.UUID]
+    external_id: Mapped[str]
+    email: Mapped[str | None]
+    display_name: Mapped[str | None]
+    time_zone: Mapped[str | None]
+    employment_status: Mapped[str]
+    version: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

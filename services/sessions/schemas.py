@@ -1,0 +1,1 @@
+"""Sessions wire models: availability, slots and sessions arrive with their routes."""

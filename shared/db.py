@@ -1,0 +1,162 @@
+"""One way to reach a service's own PostgreSQL database: engine, sessions, model base,
+database creation and SQL migrations."""
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import asyncpg
+from sqlalchemy import DateTime, MetaData, Table, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every service's tables (each service has its own database)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TimestampedMixin:
+    """UUID primary key with `created_at` and `updated_at`."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The plain `postgresql://` DSN asyncpg wants for a SQLAlchemy URL."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
+    """An asyncpg-backed engine for one service database."""
+    return create_async_engine(database_url, pool_size=pool_size, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ensure_database(database_url: str) -> None:
+    """Create the service's database if it does not exist yet."""
+    url = make_url(database_url)
+    name = url.database
+    if not name:
+        raise ValueError("database_url names no database")
+    conn = await asyncpg.connect(asyncpg_dsn(database_url).rsplit("/", 1)[0] + "/postgres")
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            # Another replica may create it first.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(database_url: str) -> None:
+    """Drop a database (tests use throwaway ones)."""
+    url = make_url(database_url)
+    conn = await asyncpg.connect(asyncpg_dsn(database_url).rsplit("/", 1)[0] + "/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+# Any constant works; it only has to be the same for every replica of a service.
+_MIGRATION_LOCK = 7_424_011
+
+
+async def migrate(database_url: str, *directories: Path) -> list[str]:
+    """Apply the `*.sql` files of each directory in name order, once each.
+
+    Runs under an advisory lock so replicas starting together do not race; each file runs
+    in its own transaction together with its bookkeeping row. Returns what was applied.
+    """
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    applied: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migration ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migration")}
+        for directory in directories:
+            for path in sorted(directory.glob("*.sql")):
+                version = f"{directory.parent.name}/{path.stem}"
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+                    await conn.execute(
+                        "INSERT INTO schema_migration (version) VALUES ($1)", version
+                    )
+                applied.append(version)
+    finally:
+        await conn.close()
+    return applied
+
+
+async def session_scope(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A unit of work: commits if the body succeeds, rolls back if it raises."""
+    async with sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+async def upsert_newer(session: AsyncSession, model: type[Base], values: dict[str, Any]) -> bool:
+    """Insert a projection row, or overwrite it only if `values["version"]` is newer.
+
+    Projections apply events by version so an older event arriving late (a redelivery, or
+    a replay) never overwrites newer state. Returns whether the row changed.
+    """
+    table = cast(Table, model.__table__)
+    statement = pg_insert(table).values(**values)
+    keys = [c.name for c in table.primary_key.columns]
+    statement = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={k: statement.excluded[k] for k in values if k not in keys},
+        where=table.c.version < statement.excluded.version,
+    )
+    result = await session.execute(statement.returning(*table.primary_key.columns))
+    return result.first() is not None

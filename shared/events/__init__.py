@@ -1,0 +1,61 @@
+"""Event contracts: the CloudEvents envelope and every typed event, declared once.
+
+Importing this package registers every event type (type string -> model)."""
+
+from shared.events.enrollments import (
+    EnrollmentCreatedV1,
+    EnrollmentState,
+    EnrollmentUpdatedV1,
+    EnrollmentWithdrawnV1,
+    Skill,
+)
+from shared.events.envelope import (
+    CloudEvent,
+    EventData,
+    UnknownEventType,
+    event_model,
+    make_event,
+    parse_event,
+)
+from shared.events.matches import (
+    MatchAcceptedV1,
+    MatchCompletedV1,
+    MatchCreatedV1,
+    MatchDeclinedV1,
+    MatchEndedV1,
+    MatchState,
+)
+from shared.events.organizations import OrganizationCreatedV1
+from shared.events.people import PersonDeactivatedV1, PersonState, PersonUpsertedV1
+from shared.events.programs import ProgramCreatedV1, ProgramState, ProgramUpdatedV1
+from shared.events.topics import ALL_TOPICS, Topic, dead_letter_topic
+
+__all__ = [
+    "ALL_TOPICS",
+    "CloudEvent",
+    "EnrollmentCreatedV1",
+    "EnrollmentState",
+    "EnrollmentUpdatedV1",
+    "EnrollmentWithdrawnV1",
+    "EventData",
+    "MatchAcceptedV1",
+    "MatchCompletedV1",
+    "MatchCreatedV1",
+    "MatchDeclinedV1",
+    "MatchEndedV1",
+    "MatchState",
+    "OrganizationCreatedV1",
+    "PersonDeactivatedV1",
+    "PersonState",
+    "PersonUpsertedV1",
+    "ProgramCreatedV1",
+    "ProgramState",
+    "ProgramUpdatedV1",
+    "Skill",
+    "Topic",
+    "UnknownEventType",
+    "dead_letter_topic",
+    "event_model",
+    "make_event",
+    "parse_event",
+]

@@ -1,0 +1,36 @@
+"""Inbox: the event ids each consumer group has handled, written in the handler's own
+transaction so a redelivered event has no second effect."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, String, Uuid
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import Base, utcnow
+
+
+class InboxMessage(Base):
+    """One handled event; the primary key makes the second insert a no-op."""
+
+    __tablename__ = "inbox_message"
+
+    consumer: Mapped[str] = mapped_column(String, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String)
+    handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+async def claim_event(
+    session: AsyncSession, consumer: str, event_id: uuid.UUID, event_type: str
+) -> bool:
+    """Record the event as handled by `consumer`; False if it already was."""
+    result = await session.execute(
+        insert(InboxMessage)
+        .values(consumer=consumer, event_id=event_id, event_type=event_type, handled_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(InboxMessage.event_id)
+    )
+    return result.first() is not None

@@ -1,0 +1,153 @@
+"""The one place that talks to kafka-python. Its calls block, so callers run them in
+threads (`asyncio.to_thread` or a consumer thread), never on the event loop."""
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+CLOUDEVENTS_CONTENT_TYPE = b"application/cloudevents+json; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    """A record to produce: the value is serialized as JSON."""
+
+    topic: str
+    key: str
+    value: Any
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+class EventPublisher:
+    """A lazily created, idempotent producer that sends a batch and flushes once.
+
+    After any failure the producer is discarded and rebuilt on the next batch, so a broker
+    that went away and came back is picked up without restarting the service.
+    """
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self._settings = settings
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> KafkaProducer:
+        if self._producer is None:
+            s = self._settings
+            self._producer = KafkaProducer(
+                bootstrap_servers=s.kafka_servers,
+                client_id=f"mentorbus-{s.service_name}",
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+                request_timeout_ms=s.kafka_request_timeout_ms,
+                delivery_timeout_ms=s.kafka_delivery_timeout_ms,
+                max_block_ms=s.kafka_request_timeout_ms,
+            )
+        return self._producer
+
+    def publish_batch(self, records: Iterable[OutgoingRecord]) -> None:
+        """Send every record and wait until the broker acknowledged all of them."""
+        with self._lock:
+            try:
+                producer = self._get()
+                futures = [
+                    producer.send(
+                        r.topic,
+                        key=r.key.encode(),
+                        value=json.dumps(r.value, separators=(",", ":")).encode(),
+                        headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE), *r.headers],
+                    )
+                    for r in records
+                ]
+                producer.flush(timeout=self._settings.kafka_delivery_timeout_ms / 1000)
+                for future in futures:
+                    future.get(timeout=0)
+            except Exception:
+                self._discard()
+                raise
+
+    def _discard(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=0)
+            except Exception:  # closing a broken producer may fail too; it is gone anyway
+                log.debug("closing failed producer", exc_info=True)
+            self._producer = None
+
+    def close(self) -> None:
+        """Flush what is pending and close the producer."""
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+                self._producer = None
+
+
+def make_consumer(settings: ServiceSettings, group_id: str, topics: Sequence[str]) -> KafkaConsumer:
+    """A consumer-group member with manual offset commits, starting new groups at the
+    beginning so no event published before the group existed is missed."""
+    return KafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_servers,
+        group_id=group_id,
+        client_id=f"mentorbus-{settings.service_name}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        request_timeout_ms=max(
+            settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms + 5_000
+        ),
+        max_poll_records=500,
+    )
+
+
+def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> None:
+    """Create the topics that do not exist yet (a no-op for those that do)."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_servers,
+        client_id=f"mentorbus-{settings.service_name}-admin",
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+    )
+    try:
+        missing = set(topics) - set(admin.list_topics())
+        for topic in sorted(missing):
+            with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won
+                admin.create_topics(
+                    [
+                        NewTopic(
+                            topic,
+                            num_partitions=settings.kafka_topic_partitions,
+                            replication_factor=settings.kafka_replication_factor,
+                        )
+                    ]
+                )
+    finally:
+        admin.close()
+
+
+async def broker_reachable(settings: ServiceSettings, wait_seconds: float = 1.0) -> bool:
+    """Whether a TCP connection to any bootstrap server opens within `wait_seconds`."""
+    for server in settings.kafka_servers:
+        host, _, port = server.rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, int(port)), wait_seconds
+            )
+        except (OSError, TimeoutError, ValueError):
+            continue
+        writer.close()
+        return True
+    return False

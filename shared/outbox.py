@@ -1,0 +1,165 @@
+"""Transactional outbox: `add_event` writes the event beside the state change; the
+`OutboxRelay` publishes committed rows to Kafka in order and marks them sent."""
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+import asyncpg
+from prometheus_client import Counter
+from sqlalchemy import BigInteger, DateTime, String, Uuid, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import Base, asyncpg_dsn, utcnow
+from shared.events import CloudEvent, EventData, make_event
+from shared.kafka import EventPublisher, OutgoingRecord
+
+log = logging.getLogger(__name__)
+
+OUTBOX_PUBLISHED = Counter(
+    "mentorbus_outbox_published_total", "Outbox events published to Kafka", ["service"]
+)
+OUTBOX_FAILURES = Counter(
+    "mentorbus_outbox_publish_failures_total", "Outbox batches that failed to publish", ["service"]
+)
+
+
+class OutboxMessage(Base):
+    """An event waiting for (or done with) publication; see shared/migrations."""
+
+    __tablename__ = "outbox_message"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(Uuid, unique=True)
+    topic: Mapped[str] = mapped_column(String)
+    key: Mapped[str] = mapped_column(String)
+    event_type: Mapped[str] = mapped_column(String)
+    payload: Mapped[dict[str, object]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def add_event(session: AsyncSession, data: EventData, *, source: str, orgid: object) -> CloudEvent:
+    """Stage an event in the caller's transaction; it is published only if that commits."""
+    event = make_event(data, source=source, orgid=str(orgid))
+    session.add(
+        OutboxMessage(
+            event_id=event.id,
+            topic=data.topic,
+            key=event.subject,
+            event_type=event.type,
+            payload=event.model_dump(mode="json"),
+        )
+    )
+    return event
+
+
+# One relay per service database at a time keeps per-key order: replicas wait on this lock.
+_RELAY_LOCK = 7_424_012
+
+
+class OutboxRelay:
+    """Publishes the outbox to Kafka: batch by batch, in id order, one flush per batch.
+
+    Wakes on the outbox trigger's NOTIFY (or every `idle_poll_seconds` as a safety net).
+    When the broker is unreachable the batch stays unpublished and is retried with
+    backoff, so a broker outage delays events but never loses them. Delivery is
+    at-least-once: a crash between send and mark resends, and consumers dedupe by id.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        database_url: str,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        publisher: EventPublisher,
+        batch_size: int = 500,
+        idle_poll_seconds: float = 2.0,
+    ) -> None:
+        self._service = service
+        self._dsn = asyncpg_dsn(database_url)
+        self._sessionmaker = sessionmaker
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._idle_poll_seconds = idle_poll_seconds
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Run the relay in the background of the current event loop."""
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._service}")
+
+    async def stop(self) -> None:
+        """Stop the relay; unpublished rows stay for the next run."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await asyncio.to_thread(self._publisher.close)
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                conn = await asyncpg.connect(self._dsn)
+                try:
+                    await conn.execute("SELECT pg_advisory_lock($1)", _RELAY_LOCK)
+                    await conn.add_listener("outbox_message", self._on_notify)
+                    backoff = 0.5
+                    await self._relay_forever()
+                finally:
+                    await conn.close()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay connection failed; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wakeup.set()
+
+    async def _relay_forever(self) -> None:
+        backoff = 0.5
+        while True:
+            self._wakeup.clear()
+            try:
+                sent = await self.publish_pending()
+                backoff = 0.5
+            except Exception as exc:  # broker down or slow: keep the rows, retry later
+                OUTBOX_FAILURES.labels(self._service).inc()
+                log.warning("outbox publish failed (%s); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if sent < self._batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll_seconds)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unpublished rows and mark them sent; returns how many."""
+        async with self._sessionmaker() as session, session.begin():
+            rows = (
+                await session.scalars(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.published_at.is_(None))
+                    .order_by(OutboxMessage.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            records = [OutgoingRecord(topic=r.topic, key=r.key, value=r.payload) for r in rows]
+            await asyncio.to_thread(self._publisher.publish_batch, records)
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([r.id for r in rows]))
+                .values(published_at=utcnow())
+            )
+        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        return len(rows)

@@ -1,0 +1,216 @@
+"""The one way a Mentorbus service is assembled: database and migrations, outbox relay,
+event consumer, problem+json errors, `/healthz`, `/readyz` and `/metrics`."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.consumer import EventConsumer, Handler
+from shared.db import (
+    SHARED_MIGRATIONS,
+    ensure_database,
+    make_engine,
+    make_sessionmaker,
+    migrate,
+)
+from shared.errors import install_problem_handlers, problem
+from shared.events import ALL_TOPICS, EventData
+from shared.kafka import EventPublisher, broker_reachable, ensure_topics
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+HTTP_REQUESTS = Counter(
+    "mentorbus_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "mentorbus_http_request_seconds", "HTTP request latency", ["service", "method", "route"]
+)
+
+LifespanHook = Callable[[FastAPI], Awaitable[None]]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed when the handler returns, rolled back if it
+    raises. Handlers and domain code never commit themselves."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+class MetricsMiddleware:
+    """Counts requests and their latency by route template (pure ASGI: cheap)."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, scope["method"], route).observe(
+                time.perf_counter() - started
+            )
+
+
+def operations_router() -> APIRouter:
+    """`/healthz` (the process is up), `/readyz` (database and broker reachable), `/metrics`."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @router.get("/readyz", response_model=None)
+    async def readyz(request: Request) -> dict[str, Any] | JSONResponse:
+        """Readiness: this service's database and the broker answer."""
+        settings: ServiceSettings = request.app.state.settings
+        checks = {"database": False, "broker": await broker_reachable(settings)}
+        try:
+            async with request.app.state.sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception as exc:
+            log.warning("readiness: database unreachable: %s", exc)
+        if all(checks.values()):
+            return {"status": "ready", "checks": checks}
+        failing = ", ".join(k for k, ok in checks.items() if not ok)
+        response = problem(503, "Service unavailable", f"not ready: {failing}")
+        response.headers["Retry-After"] = "1"
+        return response
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus exposition."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _ensure_topics_then_consume(
+    settings: ServiceSettings, topics: list[str], consumer: EventConsumer | None
+) -> None:
+    # The broker may still be starting (or down): keep trying, the service is up meanwhile.
+    delay = 0.5
+    while True:
+        try:
+            await asyncio.to_thread(ensure_topics, settings, topics)
+            break
+        except Exception as exc:
+            log.warning("cannot ensure topics yet (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    if consumer is not None:
+        consumer.start()
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    routers: list[APIRouter],
+    migrations: Path,
+    handlers: Mapping[type[EventData], Handler] | None = None,
+    on_startup: LifespanHook | None = None,
+    on_shutdown: LifespanHook | None = None,
+    title: str = "",
+) -> FastAPI:
+    """Build a service: its own database (created and migrated on start), an outbox relay,
+    one consumer group for `handlers`, and the operations endpoints."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ensure_database(settings.database_url)
+        await migrate(settings.database_url, SHARED_MIGRATIONS, migrations)
+        engine = make_engine(settings.database_url, settings.database_pool_size)
+        sessionmaker = make_sessionmaker(engine)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker
+        relay = OutboxRelay(
+            service=settings.service_name,
+            database_url=settings.database_url,
+            sessionmaker=sessionmaker,
+            publisher=EventPublisher(settings),
+            batch_size=settings.relay_batch_size,
+            idle_poll_seconds=settings.relay_idle_poll_seconds,
+        )
+        consumer = (
+            EventConsumer(
+                settings=settings,
+                group_id=f"mentorbus.{settings.service_name}",
+                handlers=handlers,
+                sessionmaker=sessionmaker,
+                dead_letters=EventPublisher(settings),
+            )
+            if handlers
+            else None
+        )
+        app.state.consumer = consumer
+        topics = [*ALL_TOPICS, *([consumer.dead_letter_topic] if consumer else [])]
+        relay.start()
+        starter = asyncio.create_task(_ensure_topics_then_consume(settings, topics, consumer))
+        if on_startup:
+            await on_startup(app)
+        try:
+            yield
+        finally:
+            if on_shutdown:
+                await on_shutdown(app)
+            starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starter
+            if consumer:
+                await consumer.stop()
+            await relay.stop()
+            await engine.dispose()
+
+    app = FastAPI(title=title or f"Mentorbus {settings.service_name}", lifespan=lifespan)
+    install_problem_handlers(app)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A concurrent write won a unique constraint race: the client may retry.
+        return problem(409, "Conflict", "a concurrent change conflicts with this request")
+
+    app.add_middleware(MetricsMiddleware, service=settings.service_name)
+    app.include_router(operations_router())
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,53 @@
+"""Helpers for tests: waiting for eventual consistency, tenants, in-process settings."""
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from devstack.stack import FAST_GROUP_ENV
+from shared.settings import ServiceSettings
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], timeout: float = 20.0, interval: float = 0.1
+) -> T:
+    """Poll `probe` until it returns something truthy (then return it) or time runs out."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
+        await asyncio.sleep(interval)
+
+
+def kafka_settings(bootstrap_servers: str, **overrides: Any) -> ServiceSettings:
+    """Settings for in-process shared components against a test broker."""
+    values: dict[str, Any] = {
+        key.removeprefix("MENTORBUS_").lower(): int(value) for key, value in FAST_GROUP_ENV.items()
+    }
+    values.update(kafka_request_timeout_ms=4000, kafka_delivery_timeout_ms=5000)
+    values.update(overrides)
+    return ServiceSettings(service_name="test", kafka_bootstrap_servers=bootstrap_servers, **values)
+
+
+async def create_org(
+    api: httpx.AsyncClient, admin: dict[str, str], scopes: list[str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """A new organization and the headers of a fresh API key for it."""
+    name = f"Org {uuid.uuid4().hex[:6]}"
+    org = await api.post("/v1/organizations", json={"name": name}, headers=admin)
+    assert org.status_code == 201, org.text
+    body: dict[str, Any] = {"name": "test key"}
+    if scopes is not None:
+        body["scopes"] = scopes
+    org_id = org.json()["id"]
+    key = await api.post(f"/v1/organizations/{org_id}/api-keys", json=body, headers=admin)
+    assert key.status_code == 201, key.text
+    return org_id, {"Authorization": f"Bearer {key.json()['key']}"}
