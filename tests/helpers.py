@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import httpx
 
 from devstack.stack import FAST_GROUP_ENV
+from shared.kafka import make_consumer
 from shared.settings import ServiceSettings
 
 T = TypeVar("T")
@@ -51,3 +52,27 @@ async def create_org(
     key = await api.post(f"/v1/organizations/{org_id}/api-keys", json=body, headers=admin)
     assert key.status_code == 201, key.text
     return org_id, {"Authorization": f"Bearer {key.json()['key']}"}
+
+
+async def read_topic(
+    settings: ServiceSettings,
+    topic: str,
+    done: Callable[[list[Any]], bool],
+    timeout: float = 20.0,
+) -> list[Any]:
+    """Read a topic from the beginning (fresh group) until `done(records)` or timeout."""
+    consumer = await asyncio.to_thread(
+        make_consumer, settings, f"test-reader-{uuid.uuid4().hex[:8]}", [topic]
+    )
+    records: list[Any] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    try:
+        while not done(records):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"read {len(records)} records from {topic}, not enough")
+            batch = await asyncio.to_thread(consumer.poll, 500)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+    finally:
+        await asyncio.to_thread(consumer.close)
+    return records

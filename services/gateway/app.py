@@ -10,24 +10,26 @@ from services.gateway.forwarding import Forwarder
 from services.gateway.settings import GatewaySettings
 from shared.service import create_service_app
 
-settings = GatewaySettings()
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    """The gateway app for these settings (tests build one with unreachable upstreams)."""
+
+    async def open_forwarder(app: FastAPI) -> None:
+        app.state.forwarder = Forwarder(settings)
+        await app.state.forwarder.start()
+
+    async def close_forwarder(app: FastAPI) -> None:
+        await app.state.forwarder.close()
+
+    return create_service_app(
+        settings=settings,
+        routers=[router],
+        migrations=Path(__file__).parent / "migrations",
+        handlers=HANDLERS,
+        on_startup=open_forwarder,
+        on_shutdown=close_forwarder,
+        title="Mentorbus API",
+    )
 
 
-async def _open_forwarder(app: FastAPI) -> None:
-    app.state.forwarder = Forwarder(settings)
-    await app.state.forwarder.start()
-
-
-async def _close_forwarder(app: FastAPI) -> None:
-    await app.state.forwarder.close()
-
-
-app = create_service_app(
-    settings=settings,
-    routers=[router],
-    migrations=Path(__file__).parent / "migrations",
-    handlers=HANDLERS,
-    on_startup=_open_forwarder,
-    on_shutdown=_close_forwarder,
-    title="Mentorbus API",
-)
+app = create_app(GatewaySettings())

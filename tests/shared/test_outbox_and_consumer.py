@@ -1,0 +1,138 @@
+"""The outbox relay and the consumer on real PostgreSQL and the real broker."""
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from devstack.broker import Broker
+from shared.consumer import EventConsumer
+from shared.db import SHARED_MIGRATIONS, make_engine, make_sessionmaker, migrate
+from shared.events import CloudEvent, PersonUpsertedV1, Topic, dead_letter_topic, make_event
+from shared.kafka import EventPublisher, OutgoingRecord
+from shared.outbox import OutboxMessage, OutboxRelay, add_event
+from tests.helpers import eventually, kafka_settings, read_topic
+
+EFFECT_TABLE = "CREATE TABLE effect (event_id uuid NOT NULL, external_id text NOT NULL)"
+
+
+@pytest.fixture
+async def sessions(scratch_db: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(scratch_db)
+    async with engine.begin() as conn:
+        await conn.execute(text(EFFECT_TABLE))
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+def upserted(person_id: uuid.UUID, version: int, external_id: str = "E-1") -> PersonUpsertedV1:
+    return PersonUpsertedV1(person_id=person_id, external_id=external_id, version=version)
+
+
+async def record_effect(session: AsyncSession, event: CloudEvent, data: Any) -> None:
+    """A test handler whose every run leaves a row, so a second effect would show."""
+    if data.external_id == "explode":
+        raise RuntimeError("this handler always fails")
+    await session.execute(
+        text("INSERT INTO effect (event_id, external_id) VALUES (:id, :ext)"),
+        {"id": event.id, "ext": data.external_id},
+    )
+
+
+async def effects(sessionmaker: async_sessionmaker[AsyncSession]) -> list[tuple[Any, ...]]:
+    async with sessionmaker() as session:
+        rows = await session.execute(text("SELECT event_id, external_id FROM effect"))
+        return [tuple(r) for r in rows]
+
+
+async def test_migrations_apply_once(scratch_db: str) -> None:
+    assert await migrate(scratch_db, SHARED_MIGRATIONS) == []
+
+
+async def test_relay_publishes_committed_events_in_order_and_marks_them(
+    sessions: async_sessionmaker[AsyncSession], scratch_db: str, broker: Broker
+) -> None:
+    org, person_id = uuid.uuid4(), uuid.uuid4()
+    async with sessions() as session, session.begin():
+        for version in range(1, 21):
+            add_event(session, upserted(person_id, version), source="test", orgid=org)
+    with pytest.raises(RuntimeError):
+        async with sessions() as session, session.begin():
+            add_event(session, upserted(person_id, 99), source="test", orgid=org)
+            raise RuntimeError("the use case failed: its event must never leave")
+
+    settings = kafka_settings(broker.bootstrap_servers)
+    relay = OutboxRelay(
+        service="test", database_url=scratch_db, sessionmaker=sessions,
+        publisher=EventPublisher(settings), batch_size=8,
+    )  # fmt: skip
+    assert [await relay.publish_pending() for _ in range(4)] == [8, 8, 4, 0]
+    async with sessions() as session:
+        unpublished = await session.scalar(
+            select(func.count()).where(OutboxMessage.published_at.is_(None))
+        )
+    assert unpublished == 0
+    await relay.stop()
+
+    def ours(records: list[Any]) -> list[dict[str, Any]]:
+        return [e for e in (json.loads(r.value) for r in records) if e["orgid"] == str(org)]
+
+    records = await read_topic(settings, Topic.PEOPLE, lambda rs: len(ours(rs)) >= 20)
+    assert [e["data"]["version"] for e in ours(records)] == list(range(1, 21))
+    assert all(
+        r.key == str(person_id).encode()
+        for r in records
+        if json.loads(r.value)["orgid"] == str(org)
+    )
+
+
+async def test_consumer_handles_once_and_dead_letters_what_it_cannot(
+    sessions: async_sessionmaker[AsyncSession], broker: Broker
+) -> None:
+    org = uuid.uuid4()
+    settings = kafka_settings(broker.bootstrap_servers, consumer_max_attempts=2)
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    first = make_event(upserted(uuid.uuid4(), 1, "first"), source="t", orgid=org)
+    failing = make_event(upserted(uuid.uuid4(), 1, "explode"), source="t", orgid=org)
+    last = make_event(upserted(uuid.uuid4(), 1, "last"), source="t", orgid=org)
+    publisher = EventPublisher(settings)
+    # One key, so one partition: the poison and the failing event sit *between* good ones.
+    key = "same-partition"
+    raw = [e.model_dump(mode="json") for e in (first, first, failing)]
+    await _publish(publisher, [OutgoingRecord(Topic.PEOPLE, key, v) for v in raw])
+    poison = {"specversion": "1.0", "type": "garbage"}
+    await _publish(publisher, [OutgoingRecord(Topic.PEOPLE, key, poison)])
+    await _publish(publisher, [OutgoingRecord(Topic.PEOPLE, key, last.model_dump(mode="json"))])
+
+    consumer = EventConsumer(
+        settings=settings, group_id=group, handlers={PersonUpsertedV1: record_effect},
+        sessionmaker=sessions, dead_letters=publisher,
+    )  # fmt: skip
+    consumer.start()
+    try:
+        rows = await eventually(lambda: _effects_of(sessions, {"first", "last"}), timeout=30)
+        assert sorted(r[1] for r in rows) == ["first", "last"]  # the duplicate left no row
+        dead = await read_topic(settings, dead_letter_topic(group), lambda rs: len(rs) >= 2)
+        reasons = [json.loads(r.value) for r in dead]
+        assert any("always fails" in d["error"] for d in reasons)
+        assert any(d["error"].startswith("invalid event") for d in reasons)
+        assert all(d["topic"] == Topic.PEOPLE for d in reasons)
+    finally:
+        await consumer.stop()
+        publisher.close()
+
+
+async def _effects_of(
+    sessions: async_sessionmaker[AsyncSession], wanted: set[str]
+) -> list[tuple[Any, ...]]:
+    rows = await effects(sessions)
+    return rows if {r[1] for r in rows} >= wanted else []
+
+
+async def _publish(publisher: EventPublisher, records: list[OutgoingRecord]) -> None:
+    await asyncio.to_thread(publisher.publish_batch, records)
