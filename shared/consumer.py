@@ -9,8 +9,9 @@ the group's dead-letter topic with the error, so they never block a partition.
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -20,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.events import CloudEvent, EventData, parse_event
 from shared.events.envelope import UnknownEventType
 from shared.events.topics import dead_letter_topic
-from shared.inbox import claim_event
+from shared.inbox import claim_event, claim_events
 from shared.kafka import EventPublisher, OutgoingRecord, make_consumer
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Handler = Callable[[AsyncSession, CloudEvent, Any], Awaitable[None]]
 
@@ -36,6 +39,14 @@ EVENTS_CONSUMED = Counter(
 
 # Failures that say "the database is away", not "this event is bad": retried without limit.
 _TRANSIENT = (OSError, ConnectionError, OperationalError, InterfaceError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    record: Any
+    envelope: CloudEvent
+    data: EventData
+    handler: Handler
 
 
 class _Stopping(Exception):
@@ -68,7 +79,7 @@ class EventConsumer:
     def start(self) -> None:
         """Start polling in a background thread bound to the running event loop."""
         self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._run, name=f"consumer-{self.group_id}")
+        self._thread = threading.Thread(target=self._poll_forever, name=f"consumer-{self.group_id}")
         self._thread.daemon = True
         self._thread.start()
 
@@ -78,7 +89,7 @@ class EventConsumer:
         if self._thread:
             await asyncio.to_thread(self._thread.join, 30)
 
-    def _run(self) -> None:
+    def _poll_forever(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
             try:
@@ -108,43 +119,60 @@ class EventConsumer:
             if not batch:
                 continue
             for records in batch.values():
-                for record in records:
-                    self._handle_record(record)
+                self._handle_batch(records)
             # Every polled record is now handled (its effect committed) or dead-lettered.
             try:
                 consumer.commit()
             except Exception as exc:  # a rebalance: the next owner redelivers, inbox dedupes
                 log.warning("consumer %s offset commit failed: %s", self.group_id, exc)
 
-    def _handle_record(self, record: Any) -> None:
+    def _handle_batch(self, records: list[Any]) -> None:
+        """One partition's records in one transaction (one commit, one inbox insert);
+        if anything in it fails, each event is retried alone."""
+        ready = [parsed for parsed in map(self._parse, records) if parsed is not None]
+        if not ready:
+            return
+        try:
+            outcomes = self._run(self._apply_batch(ready))
+        except Exception as exc:
+            log.warning("consumer %s: batch failed (%s); one by one", self.group_id, exc)
+            for item in ready:
+                self._retry(item)
+            return
+        for outcome in outcomes:
+            self._count(outcome)
+
+    def _parse(self, record: Any) -> _Parsed | None:
+        """The event and its handler; None for events that are not ours or are invalid
+        (those are dead-lettered)."""
         try:
             envelope, data = parse_event(record.value)
         except UnknownEventType:
             self._count("skipped")  # a type this system does not know (yet): not ours
-            return
+            return None
         except (ValidationError, ValueError) as exc:
             self._dead_letter(record, f"invalid event: {exc}")
-            return
+            return None
         handler = self._handlers.get(envelope.type)
         if handler is None:
             self._count("skipped")
-            return
+            return None
+        return _Parsed(record, envelope, data, handler)
+
+    def _retry(self, item: _Parsed) -> None:
+        """Handle one event alone until it succeeds; a handler that keeps failing sends it
+        to the dead-letter topic, a database that is away is waited for."""
         attempt = 0
         while True:
             attempt += 1
-            assert self._loop is not None
-            future = asyncio.run_coroutine_threadsafe(
-                self._apply(handler, envelope, data), self._loop
-            )
             try:
-                outcome = future.result()
-                self._count(outcome)
+                self._count(self._run(self._apply(item)))
                 return
             except _TRANSIENT as exc:
                 log.warning("consumer %s: transient failure (%s); retrying", self.group_id, exc)
             except Exception as exc:
                 if attempt >= self._settings.consumer_max_attempts:
-                    self._dead_letter(record, f"{type(exc).__name__}: {exc}")
+                    self._dead_letter(item.record, f"{type(exc).__name__}: {exc}")
                     return
                 log.warning(
                     "consumer %s: handler failed (%s), attempt %d", self.group_id, exc, attempt
@@ -152,12 +180,37 @@ class EventConsumer:
             if self._stopping.wait(min(0.2 * 2**attempt, 10.0)):
                 raise _Stopping
 
-    async def _apply(self, handler: Handler, envelope: CloudEvent, data: EventData) -> str:
-        async with self._sessionmaker() as session, session.begin():
-            if not await claim_event(session, self.group_id, envelope.id, envelope.type):
-                return "duplicate"
-            await handler(session, envelope, data)
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run on the service's event loop and wait for the result (we are its thread)."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    async def _claim_and_handle(self, session: AsyncSession, item: _Parsed) -> str:
+        if not await claim_event(session, self.group_id, item.envelope.id, item.envelope.type):
+            return "duplicate"
+        await item.handler(session, item.envelope, item.data)
         return "handled"
+
+    async def _apply(self, item: _Parsed) -> str:
+        async with self._sessionmaker() as session, session.begin():
+            return await self._claim_and_handle(session, item)
+
+    async def _apply_batch(self, items: list[_Parsed]) -> list[str]:
+        """All-or-nothing: if any handler raises, the batch rolls back and the caller
+        falls back to one event at a time (failures are rare; commits are not)."""
+        outcomes: list[str] = []
+        async with self._sessionmaker() as session, session.begin():
+            claimed = await claim_events(
+                session, self.group_id, [(i.envelope.id, i.envelope.type) for i in items]
+            )
+            for item in items:
+                if item.envelope.id not in claimed:
+                    outcomes.append("duplicate")
+                    continue
+                claimed.discard(item.envelope.id)  # the same event twice in one batch
+                await item.handler(session, item.envelope, item.data)
+                outcomes.append("handled")
+        return outcomes
 
     def _dead_letter(self, record: Any, error: str) -> None:
         log.error(

@@ -34,3 +34,25 @@ async def claim_event(
         .returning(InboxMessage.event_id)
     )
     return result.first() is not None
+
+
+async def claim_events(
+    session: AsyncSession, consumer: str, events: list[tuple[uuid.UUID, str]]
+) -> set[uuid.UUID]:
+    """Record a batch of events as handled in one statement; returns the ids that were
+    not handled before (the others are redeliveries)."""
+    if not events:
+        return set()
+    now = utcnow()
+    result = await session.execute(
+        insert(InboxMessage)
+        .values(
+            [
+                {"consumer": consumer, "event_id": i, "event_type": t, "handled_at": now}
+                for i, t in events
+            ]
+        )
+        .on_conflict_do_nothing()
+        .returning(InboxMessage.event_id)
+    )
+    return set(result.scalars())

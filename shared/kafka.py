@@ -111,6 +111,7 @@ def make_consumer(settings: ServiceSettings, group_id: str, topics: Sequence[str
             settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms + 5_000
         ),
         max_poll_records=500,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
 
 

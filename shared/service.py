@@ -56,7 +56,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response is sent. FastAPI's default ("request") runs
+# the exit code after sending, so a client could read before the write it was told about
+# had committed, and never hear of a failed commit.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 class MetricsMiddleware:

@@ -29,6 +29,9 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 1_000
     kafka_request_timeout_ms: int = 10_000
+    # How long a fetch may wait for new records. Apache Kafka answers as soon as a record
+    # arrives; Tansu was seen holding fetches for the full wait, so keep it short.
+    kafka_fetch_max_wait_ms: int = 100
     # The relay's producer gives up on a batch after this long and retries the batch.
     kafka_delivery_timeout_ms: int = 15_000
     relay_batch_size: int = 500

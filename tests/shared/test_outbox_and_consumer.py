@@ -18,7 +18,7 @@ from shared.kafka import EventPublisher, OutgoingRecord
 from shared.outbox import OutboxMessage, OutboxRelay, add_event
 from tests.helpers import eventually, kafka_settings, read_topic
 
-EFFECT_TABLE = "CREATE TABLE effect (event_id uuid NOT NULL, external_id text NOT NULL)"
+EFFECT_TABLE = "CREATE TABLE effect (event_id uuid, external_id text, orgid text)"
 
 
 @pytest.fixture
@@ -39,14 +39,19 @@ async def record_effect(session: AsyncSession, event: CloudEvent, data: Any) -> 
     if data.external_id == "explode":
         raise RuntimeError("this handler always fails")
     await session.execute(
-        text("INSERT INTO effect (event_id, external_id) VALUES (:id, :ext)"),
-        {"id": event.id, "ext": data.external_id},
+        text("INSERT INTO effect (event_id, external_id, orgid) VALUES (:id, :ext, :org)"),
+        {"id": event.id, "ext": data.external_id, "org": event.orgid},
     )
 
 
-async def effects(sessionmaker: async_sessionmaker[AsyncSession]) -> list[tuple[Any, ...]]:
+async def effects(
+    sessionmaker: async_sessionmaker[AsyncSession], org: uuid.UUID
+) -> list[tuple[Any, ...]]:
+    """The effects left by events of `org` (the topic also carries other tests' events)."""
     async with sessionmaker() as session:
-        rows = await session.execute(text("SELECT event_id, external_id FROM effect"))
+        rows = await session.execute(
+            text("SELECT event_id, external_id FROM effect WHERE orgid = :org"), {"org": str(org)}
+        )
         return [tuple(r) for r in rows]
 
 
@@ -115,7 +120,7 @@ async def test_consumer_handles_once_and_dead_letters_what_it_cannot(
     )  # fmt: skip
     consumer.start()
     try:
-        rows = await eventually(lambda: _effects_of(sessions, {"first", "last"}), timeout=30)
+        rows = await eventually(lambda: _effects_of(sessions, org, {"first", "last"}), timeout=30)
         assert sorted(r[1] for r in rows) == ["first", "last"]  # the duplicate left no row
         dead = await read_topic(settings, dead_letter_topic(group), lambda rs: len(rs) >= 2)
         reasons = [json.loads(r.value) for r in dead]
@@ -128,9 +133,9 @@ async def test_consumer_handles_once_and_dead_letters_what_it_cannot(
 
 
 async def _effects_of(
-    sessions: async_sessionmaker[AsyncSession], wanted: set[str]
+    sessions: async_sessionmaker[AsyncSession], org: uuid.UUID, wanted: set[str]
 ) -> list[tuple[Any, ...]]:
-    rows = await effects(sessions)
+    rows = await effects(sessions, org)
     return rows if {r[1] for r in rows} >= wanted else []
 
 
