@@ -4,17 +4,19 @@
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 
 import asyncpg
 from prometheus_client import Counter
-from sqlalchemy import BigInteger, DateTime, String, Uuid, select, update
+from sqlalchemy import BigInteger, DateTime, String, Uuid, delete, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base, asyncpg_dsn, utcnow
 from shared.events import CloudEvent, EventData, make_event
+from shared.inbox import InboxMessage
 from shared.kafka import EventPublisher, OutgoingRecord
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ def add_event(session: AsyncSession, data: EventData, *, source: str, orgid: obj
     return event
 
 
+PURGE_EVERY_SECONDS = 600
+
 # One relay per service database at a time keeps per-key order: replicas wait on this lock.
 _RELAY_LOCK = 7_424_012
 
@@ -79,6 +83,7 @@ class OutboxRelay:
         publisher: EventPublisher,
         batch_size: int = 500,
         idle_poll_seconds: float = 2.0,
+        retention: timedelta = timedelta(days=7),
     ) -> None:
         self._service = service
         self._dsn = asyncpg_dsn(database_url)
@@ -86,6 +91,8 @@ class OutboxRelay:
         self._publisher = publisher
         self._batch_size = batch_size
         self._idle_poll_seconds = idle_poll_seconds
+        self._retention = retention
+        self._last_purge = time.monotonic()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -137,8 +144,26 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 10.0)
                 continue
             if sent < self._batch_size:
+                if time.monotonic() - self._last_purge > PURGE_EVERY_SECONDS:
+                    await self.purge_older_than(self._retention)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._idle_poll_seconds)
+
+    async def purge_older_than(self, age: timedelta) -> int:
+        """Delete published outbox rows, and inbox records, older than `age`.
+
+        An inbox record only has to outlive the redeliveries of its event, which come
+        within minutes (a rebalance) or, at worst, a consumer's offset retention."""
+        self._last_purge = time.monotonic()
+        cutoff = utcnow() - age
+        async with self._sessionmaker() as session, session.begin():
+            sent = await session.execute(
+                delete(OutboxMessage).where(OutboxMessage.published_at < cutoff)
+            )
+            handled = await session.execute(
+                delete(InboxMessage).where(InboxMessage.handled_at < cutoff)
+            )
+        return int(sent.rowcount or 0) + int(handled.rowcount or 0)  # type: ignore[attr-defined]
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows and mark them sent; returns how many."""

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -173,6 +174,7 @@ def create_service_app(
             publisher=EventPublisher(settings),
             batch_size=settings.relay_batch_size,
             idle_poll_seconds=settings.relay_idle_poll_seconds,
+            retention=timedelta(hours=settings.message_retention_hours),
         )
         consumer = (
             EventConsumer(

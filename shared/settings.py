@@ -36,6 +36,8 @@ class ServiceSettings(BaseSettings):
     kafka_delivery_timeout_ms: int = 15_000
     relay_batch_size: int = 500
     relay_idle_poll_seconds: float = 2.0
+    # Published outbox rows and inbox records older than this are deleted.
+    message_retention_hours: int = 168
     consumer_max_attempts: int = 5
 
     @model_validator(mode="after")

@@ -4,6 +4,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -82,6 +83,8 @@ async def test_relay_publishes_committed_events_in_order_and_marks_them(
             select(func.count()).where(OutboxMessage.published_at.is_(None))
         )
     assert unpublished == 0
+    assert await relay.purge_older_than(timedelta(hours=1)) == 0  # young rows stay
+    assert await relay.purge_older_than(timedelta(0)) == 20  # published rows go
     await relay.stop()
 
     def ours(records: list[Any]) -> list[dict[str, Any]]:
