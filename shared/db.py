@@ -3,7 +3,6 @@ database creation and SQL migrations."""
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -129,19 +128,6 @@ async def migrate(database_url: str, *directories: Path) -> list[str]:
     finally:
         await conn.close()
     return applied
-
-
-async def session_scope(
-    sessionmaker: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncSession]:
-    """A unit of work: commits if the body succeeds, rolls back if it raises."""
-    async with sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
 
 
 async def upsert_newer(session: AsyncSession, model: type[Base], values: dict[str, Any]) -> bool:

@@ -48,13 +48,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the handler returns, rolled back if it
     raises. Handlers and domain code never commit themselves."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with sessionmaker.begin() as session:
+        yield session
 
 
 # scope="function": commit before the response is sent. FastAPI's default ("request") runs
