@@ -61,6 +61,13 @@ class Forbidden(DomainError):
     title = "Forbidden"
 
 
+class PayloadTooLarge(DomainError):
+    """The request body is larger than accepted."""
+
+    status = 413
+    title = "Content too large"
+
+
 class Unauthorized(DomainError):
     """No valid credentials."""
 
@@ -121,7 +128,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            FieldError(_field_path(tuple(e["loc"])), e["msg"].removeprefix("Value error, "))
+            FieldError(
+                "body" if e["type"] == "json_invalid" else _field_path(tuple(e["loc"])),
+                e["msg"].removeprefix("Value error, "),
+            )
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors)

@@ -9,7 +9,7 @@ from services.gateway import domain
 from services.gateway.forwarding import Forwarder, UpstreamFailed
 from services.gateway.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
 from services.gateway.settings import GatewaySettings
-from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.errors import Forbidden, NotFound, PayloadTooLarge, Unauthorized
 from shared.identity import Caller
 from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from shared.service import SessionDep
@@ -95,6 +95,21 @@ async def revoke_api_key(key_id: uuid.UUID, caller: CallerDep, session: SessionD
     return Response(status_code=204)
 
 
+async def _bounded_body(request: Request) -> bytes:
+    """The request body, refusing (413) one over the configured size before reading it all."""
+    settings: GatewaySettings = request.app.state.settings
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request bodies are limited to {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request bodies are limited to {limit} bytes")
+    return bytes(body)
+
+
 async def _forward(request: Request, caller: Caller, forwarder: Forwarder) -> Response:
     path = request.url.path
     route = domain.resolve_route(path)
@@ -115,7 +130,7 @@ async def _forward(request: Request, caller: Caller, forwarder: Forwarder) -> Re
         path + (f"?{query}" if query else ""),
         request.headers.items(),
         caller.headers(),
-        await request.body(),
+        await _bounded_body(request),
     )
     response = Response(content=answer.body, status_code=answer.status)
     for name, value in answer.headers:

@@ -19,6 +19,8 @@ class GatewaySettings(ServiceSettings):
     upstream_timeout_seconds: float = 10.0
     upstream_connect_timeout_seconds: float = 2.0
     upstream_max_connections: int = 200
+    # The largest request body forwarded (a 1,000-employee bulk sync fits comfortably).
+    max_body_bytes: int = 32 * 1024 * 1024
 
     @model_validator(mode="after")
     def _strong_admin_token(self) -> "GatewaySettings":

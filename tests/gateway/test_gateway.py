@@ -141,6 +141,15 @@ async def test_unknown_paths_are_problem_404(
     assert response.headers["content-type"] == PROBLEM
 
 
+async def test_malformed_json_is_422_naming_the_body(
+    api: httpx.AsyncClient, org: tuple[str, dict[str, str]]
+) -> None:
+    headers = {**org[1], "content-type": "application/json"}
+    response = await api.put("/v1/employees/E-1", content=b"{not json", headers=headers)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body"
+
+
 @pytest.fixture
 async def silent_server() -> AsyncIterator[int]:
     """A port that accepts connections and never answers (a hung service)."""
@@ -168,6 +177,7 @@ async def lonely_gateway(
         profiles_url=f"http://127.0.0.1:{free_port()}",
         matching_url=f"http://127.0.0.1:{silent_server}",
         upstream_timeout_seconds=0.5,
+        max_body_bytes=1024,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -190,3 +200,12 @@ async def test_service_down_is_503_and_slow_service_is_504(
     slow = await client.get("/v1/matches", headers=key)
     assert slow.status_code == 504
     assert slow.headers["content-type"] == PROBLEM
+
+
+async def test_oversized_bodies_are_413(
+    lonely_gateway: tuple[httpx.AsyncClient, dict[str, str]],
+) -> None:
+    client, key = lonely_gateway
+    response = await client.put("/v1/employees/E-1", content=b"x" * 2048, headers=key)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM
