@@ -5,11 +5,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
 from prometheus_client import Counter
-from sqlalchemy import BigInteger, DateTime, String, Uuid, delete, select, update
+from sqlalchemy import BigInteger, DateTime, String, Uuid, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -57,6 +58,31 @@ def add_event(session: AsyncSession, data: EventData, *, source: str, orgid: obj
         )
     )
     return event
+
+
+async def add_events(
+    session: AsyncSession, data: Sequence[EventData], *, source: str, orgid: object
+) -> list[CloudEvent]:
+    """Stage many events of one organization with a single multi-row insert: `add_event`
+    for batches of thousands (e.g. a matching run applied), in the caller's transaction."""
+    events = [make_event(d, source=source, orgid=str(orgid)) for d in data]
+    if events:
+        now = utcnow()
+        await session.execute(
+            insert(OutboxMessage),
+            [
+                {
+                    "event_id": event.id,
+                    "topic": d.topic,
+                    "key": event.subject,
+                    "event_type": event.type,
+                    "payload": event.model_dump(mode="json"),
+                    "created_at": now,
+                }
+                for d, event in zip(data, events, strict=True)
+            ],
+        )
+    return events
 
 
 PURGE_EVERY_SECONDS = 600

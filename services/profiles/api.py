@@ -1,12 +1,25 @@
 """Profiles HTTP routes: thin, they parse, call the domain, and shape the answer."""
 
 import uuid
+from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
-from services.profiles import domain
-from services.profiles.schemas import EmployeeIn, EmployeeOut, OrganizationIn, OrganizationOut
+from services.profiles import bulk, domain
+from services.profiles.preconditions import Precondition
+from services.profiles.schemas import (
+    BulkIn,
+    BulkOut,
+    EmployeeIn,
+    EmployeeOut,
+    EmploymentStatus,
+    OrganizationIn,
+    OrganizationOut,
+)
 from shared.errors import FieldError, InvalidInput, NotFound
 from shared.identity import AdminCaller, OrgId, caller_from_request
 from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -22,17 +35,20 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def parse_if_match(value: str | None) -> domain.Precondition | None:
+def parse_if_match(value: str | None) -> Precondition | None:
     """`If-Match: "3"` or `*`; anything else is a 422 naming the header."""
     if value is None:
         return None
     value = value.strip()
     if value == "*":
-        return domain.Precondition(any_version=True)
+        return Precondition(any_version=True)
     tag = value.removeprefix("W/").strip('"')
     if not tag.isdigit():
         raise InvalidInput([FieldError("If-Match", 'expected an ETag such as "3" or *')])
-    return domain.Precondition(version=int(tag))
+    return Precondition(version=int(tag))
+
+
+IfMatch = Annotated[str | None, Header(description='`"<version>"` or `*`')]
 
 
 @router.post("/v1/organizations", status_code=201, response_model=OrganizationOut)
@@ -62,7 +78,7 @@ async def put_employee(
     org_id: OrgId,
     session: SessionDep,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> EmployeeOut:
     """Create or replace an employee by HRIS id (idempotent)."""
     if body.external_id is not None and body.external_id != external_id:
@@ -86,14 +102,64 @@ async def get_employee(
     return EmployeeOut.model_validate(person)
 
 
+@router.delete("/v1/employees/{external_id}", response_model=EmployeeOut)
+async def offboard_employee(
+    external_id: ExternalIdPath,
+    org_id: OrgId,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> EmployeeOut:
+    """Offboard an employee: inactive, `person.deactivated`, enrollments withdrawn. The
+    record stays (history), so the answer is the offboarded employee."""
+    person = await domain.offboard_employee(session, org_id, external_id, parse_if_match(if_match))
+    response.headers["ETag"] = etag(person.version)
+    return EmployeeOut.model_validate(person)
+
+
+async def bulk_body(request: Request) -> BulkIn:
+    """The bulk body, parsed by pydantic-core straight from the bytes: a megabyte of JSON
+    is a tenth of a bulk request's CPU through `json.loads`, a fiftieth this way."""
+    try:
+        return BulkIn.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+@router.post(
+    "/v1/employees/bulk",
+    response_model=BulkOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": BulkIn.model_json_schema()}},
+        }
+    },
+)
+async def bulk_sync(
+    body: Annotated[BulkIn, Depends(bulk_body)], org_id: OrgId, session: SessionDep
+) -> JSONResponse:
+    """Upsert up to 1,000 employees; each record gets its own result (created, updated,
+    unchanged, or error with the reasons), so one bad record never sinks the batch."""
+    results = await bulk.bulk_upsert(session, org_id, body.employees)
+    # The results are plain data already: skip re-validating 1,000 of them on the way out.
+    return JSONResponse({"results": [asdict(r) for r in results]})
+
+
 @router.get("/v1/employees", response_model=Page[EmployeeOut])
 async def list_employees(
-    org_id: OrgId, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+    org_id: OrgId,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    employment_status: EmploymentStatus | None = None,
 ) -> Page[EmployeeOut]:
     """Employees of the caller's organization, by external id."""
     position = decode_cursor(cursor)
     after = str(position.get("external_id")) if position else None
-    people = await domain.list_employees(session, org_id, after=after, limit=limit + 1)
+    people = await domain.list_employees(
+        session, org_id, after=after, limit=limit + 1, employment_status=employment_status
+    )
     items = [EmployeeOut.model_validate(p) for p in people[:limit]]
     next_cursor = (
         encode_cursor({"external_id": items[-1].external_id}) if len(people) > limit else None

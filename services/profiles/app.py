@@ -1,13 +1,19 @@
 """Profiles service: `uvicorn services.profiles.app:app`."""
 
 from pathlib import Path
+from typing import cast
 
-from services.profiles.api import router
+from starlette.types import ASGIApp
+
+from services.profiles import api, api_programs, scim
 from services.profiles.settings import ProfilesSettings
 from shared.service import create_service_app
 
+settings = ProfilesSettings()
 app = create_service_app(
-    settings=ProfilesSettings(),
-    routers=[router],
+    settings=settings,
+    routers=[api.router, api_programs.router],
     migrations=Path(__file__).parent / "migrations",
 )
+# SCIM 2.0 speaks its own protocol (scim+json, its error schema): scim2-server serves it.
+app.mount("/scim", cast(ASGIApp, scim.application(settings.gateway_url)))

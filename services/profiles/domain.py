@@ -8,22 +8,15 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.profiles import events
+from services.profiles import events, programs
 from services.profiles.models import Organization, Person
-from shared.errors import FieldError, InvalidInput, NotFound, PreconditionFailed
+from services.profiles.preconditions import Precondition, check
+from shared.errors import FieldError, InvalidInput, NotFound
 
 UpsertOutcome = Literal["created", "updated", "unchanged"]
 
 # Longer chains than this are treated as a cycle: no real org chart is this deep.
 MAX_MANAGER_CHAIN = 256
-
-
-@dataclass(frozen=True)
-class Precondition:
-    """An `If-Match`: a version the stored record must have, or `any_version` (`*`)."""
-
-    version: int | None = None
-    any_version: bool = False
 
 
 @dataclass
@@ -70,12 +63,19 @@ async def get_employee(session: AsyncSession, org_id: uuid.UUID, external_id: st
 
 
 async def list_employees(
-    session: AsyncSession, org_id: uuid.UUID, *, after: str | None, limit: int
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    after: str | None,
+    limit: int,
+    employment_status: str | None = None,
 ) -> list[Person]:
     """Employees ordered by external id, starting after `after`."""
     query = select(Person).where(Person.org_id == org_id).order_by(Person.external_id)
     if after is not None:
         query = query.where(Person.external_id > after)
+    if employment_status is not None:
+        query = query.where(Person.employment_status == employment_status)
     return list((await session.scalars(query.limit(limit))).all())
 
 
@@ -84,7 +84,7 @@ def changed_fields(person: Person, record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if getattr(person, k) != v}
 
 
-async def _manager_chain_reaches(
+async def manager_chain_reaches(
     session: AsyncSession, org_id: uuid.UUID, manager_external_id: str, target: str
 ) -> bool:
     """Whether walking up from `manager_external_id` reaches `target` (a cycle)."""
@@ -110,34 +110,66 @@ async def upsert_employee(
     precondition: Precondition | None = None,
 ) -> UpsertResult:
     """Create or replace an employee by HRIS id. Unchanged data changes nothing and
-    publishes nothing; a manager may be named before they exist, but not in a cycle."""
+    publishes nothing; a manager may be named before they exist, but not in a cycle.
+    Becoming inactive is an offboarding (see `offboard_employee`)."""
     person = await find_employee(session, org_id, external_id, for_update=True)
-    if precondition is not None:
-        if person is None:
-            raise PreconditionFailed(f"employee {external_id!r} does not exist")
-        if not precondition.any_version and precondition.version != person.version:
-            raise PreconditionFailed(
-                f"employee {external_id!r} is at version {person.version}, "
-                f"not {precondition.version}"
-            )
+    check(precondition, person.version if person else None, f"employee {external_id!r}")
     manager = record.get("manager_external_id")
-    if manager is not None and await _manager_chain_reaches(session, org_id, manager, external_id):
+    if manager is not None and await manager_chain_reaches(session, org_id, manager, external_id):
         message = f"{manager!r} would make a cycle in the manager chain"
         raise InvalidInput([FieldError("manager_external_id", message)])
     if person is None:
         person = Person(
-            id=uuid.uuid4(), org_id=org_id, external_id=external_id, version=1, **record
+            id=uuid.uuid4(),
+            org_id=org_id,
+            external_id=external_id,
+            scim_external_id=external_id,
+            version=1,
+            **record,
         )
         session.add(person)
         outcome: UpsertOutcome = "created"
+        was_inactive = False
     else:
         changes = changed_fields(person, record)
         if not changes:
             return UpsertResult(person, "unchanged")
+        was_inactive = person.employment_status == "inactive"
         for key, value in changes.items():
             setattr(person, key, value)
         person.version += 1
         outcome = "updated"
     await session.flush()
-    events.publish(session, org_id, events.person_upserted(person))
+    await record_person_change(session, person, was_inactive=was_inactive)
     return UpsertResult(person, outcome)
+
+
+async def record_person_change(
+    session: AsyncSession, person: Person, *, was_inactive: bool
+) -> None:
+    """Publish a person's new state; on becoming inactive, also withdraw their enrollments
+    (offboarding), so matching and scheduling stop counting them."""
+    events.publish(session, person.org_id, events.person_changed(person))
+    if person.employment_status == "inactive" and not was_inactive:
+        await programs.withdraw_all_of_person(session, person.org_id, person.id)
+
+
+async def offboard_employee(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    external_id: str,
+    precondition: Precondition | None = None,
+) -> Person:
+    """Offboard: the employee becomes inactive, `person.deactivated` is published and their
+    active enrollments are withdrawn. Offboarding an inactive employee changes nothing."""
+    person = await find_employee(session, org_id, external_id, for_update=True)
+    if person is None:
+        raise NotFound(f"employee {external_id!r} not found")
+    check(precondition, person.version, f"employee {external_id!r}")
+    if person.employment_status == "inactive":
+        return person
+    person.employment_status = "inactive"
+    person.version += 1
+    await session.flush()
+    await record_person_change(session, person, was_inactive=False)
+    return person

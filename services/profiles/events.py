@@ -1,12 +1,25 @@
-"""What profiles publishes (it consumes nothing)."""
+"""What profiles publishes (it consumes nothing). Every event carries the full state of
+its aggregate, so consumers never call back."""
 
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.profiles.models import Organization, Person
-from shared.events import EventData, OrganizationCreatedV1, PersonDeactivatedV1, PersonUpsertedV1
+from services.profiles.models import Enrollment, Organization, Person, Program
+from shared.events import (
+    EnrollmentCreatedV1,
+    EnrollmentUpdatedV1,
+    EnrollmentWithdrawnV1,
+    EventData,
+    OrganizationCreatedV1,
+    PersonDeactivatedV1,
+    PersonUpsertedV1,
+    ProgramCreatedV1,
+    ProgramUpdatedV1,
+)
+from shared.events.enrollments import EnrollmentState
 from shared.events.people import PersonState
+from shared.events.programs import ProgramState
 from shared.outbox import add_event
 
 SOURCE = "mentorbus/profiles"
@@ -22,16 +35,61 @@ def organization_created(org: Organization) -> OrganizationCreatedV1:
     return OrganizationCreatedV1(organization_id=org.id, name=org.name)
 
 
-def _person_state(person: Person) -> dict[str, object]:
-    fields = PersonState.model_fields.keys() - {"person_id"}
-    return {"person_id": person.id, **{f: getattr(person, f) for f in fields}}
+PERSON_FIELDS = tuple(PersonState.model_fields.keys() - {"person_id"})
+
+
+def person_state(person: Person) -> dict[str, object]:
+    """A person's full state, as the people events carry it."""
+    return {"person_id": person.id, **{f: getattr(person, f) for f in PERSON_FIELDS}}
 
 
 def person_upserted(person: Person) -> PersonUpsertedV1:
     """Full state of a created or changed person."""
-    return PersonUpsertedV1.model_validate(_person_state(person))
+    return PersonUpsertedV1.model_validate(person_state(person))
 
 
 def person_deactivated(person: Person) -> PersonDeactivatedV1:
     """Full state of an offboarded person."""
-    return PersonDeactivatedV1.model_validate(_person_state(person))
+    return PersonDeactivatedV1.model_validate(person_state(person))
+
+
+def person_changed(person: Person) -> PersonUpsertedV1 | PersonDeactivatedV1:
+    """`person.deactivated` once inactive (offboarded), else `person.upserted`."""
+    if person.employment_status == "inactive":
+        return person_deactivated(person)
+    return person_upserted(person)
+
+
+def _program_state(program: Program) -> dict[str, object]:
+    fields = ProgramState.model_fields.keys() - {"program_id"}
+    return {"program_id": program.id, **{f: getattr(program, f) for f in fields}}
+
+
+def program_created(program: Program) -> ProgramCreatedV1:
+    """Full state of a new program."""
+    return ProgramCreatedV1.model_validate(_program_state(program))
+
+
+def program_updated(program: Program) -> ProgramUpdatedV1:
+    """Full state of a changed program."""
+    return ProgramUpdatedV1.model_validate(_program_state(program))
+
+
+def _enrollment_state(enrollment: Enrollment) -> dict[str, object]:
+    fields = EnrollmentState.model_fields.keys() - {"enrollment_id"}
+    return {"enrollment_id": enrollment.id, **{f: getattr(enrollment, f) for f in fields}}
+
+
+def enrollment_created(enrollment: Enrollment) -> EnrollmentCreatedV1:
+    """Full state of a new enrollment."""
+    return EnrollmentCreatedV1.model_validate(_enrollment_state(enrollment))
+
+
+def enrollment_updated(enrollment: Enrollment) -> EnrollmentUpdatedV1:
+    """Full state of a changed enrollment."""
+    return EnrollmentUpdatedV1.model_validate(_enrollment_state(enrollment))
+
+
+def enrollment_withdrawn(enrollment: Enrollment) -> EnrollmentWithdrawnV1:
+    """Full state of a withdrawn enrollment."""
+    return EnrollmentWithdrawnV1.model_validate(_enrollment_state(enrollment))

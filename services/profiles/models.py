@@ -1,10 +1,10 @@
 """Profiles tables (schema in migrations/)."""
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, ForeignKey, String, UniqueConstraint
+from sqlalchemy import ARRAY, DateTime, ForeignKey, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -44,3 +44,69 @@ class Person(TimestampedMixin, Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     # Bumped on every real change: the ETag, and the order consumers apply changes in.
     version: Mapped[int] = mapped_column(default=1)
+    # SCIM provisioning (see services/profiles/scim.py for the attribute mapping).
+    user_name: Mapped[str | None]
+    scim_external_id: Mapped[str | None]
+    scim: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    scim_deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Program(TimestampedMixin, Base):
+    """A mentoring program and its matching criteria."""
+
+    __tablename__ = "program"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"))
+    name: Mapped[str]
+    description: Mapped[str | None]
+    format: Mapped[str]
+    status: Mapped[str]
+    starts_on: Mapped[date | None]
+    ends_on: Mapped[date | None]
+    max_mentees_per_mentor: Mapped[int]
+    criteria: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class Enrollment(TimestampedMixin, Base):
+    """A person taking part in a program as mentor, mentee or both."""
+
+    __tablename__ = "enrollment"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"))
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("program.id"))
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"))
+    employee_external_id: Mapped[str]
+    role: Mapped[str]
+    skills: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    goals: Mapped[list[str]] = mapped_column(ARRAY(String), default=list)
+    languages: Mapped[list[str]] = mapped_column(ARRAY(String), default=list)
+    capacity: Mapped[int | None]
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    bio: Mapped[str | None]
+    status: Mapped[str] = mapped_column(default="active")
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class ScimGroup(TimestampedMixin, Base):
+    """A SCIM group; `scim` keeps its representation (members are rows of their own)."""
+
+    __tablename__ = "scim_group"
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"))
+    display_name: Mapped[str]
+    external_id: Mapped[str | None]
+    scim: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class ScimGroupMember(Base):
+    """A member (a person or another group) of a SCIM group."""
+
+    __tablename__ = "scim_group_member"
+
+    group_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("scim_group.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    member_type: Mapped[str]

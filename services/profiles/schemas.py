@@ -1,6 +1,5 @@
 """Profiles wire models (snake_case JSON, field names fixed by the public contract)."""
 
-import json
 import re
 import uuid
 import zoneinfo
@@ -8,7 +7,19 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import to_json
 
 EmploymentStatus = Literal["active", "inactive", "leave"]
 
@@ -34,6 +45,31 @@ def _check_language(value: str) -> str:
     return value
 
 
+_EMAIL_ADAPTER: TypeAdapter[str] = TypeAdapter(EmailStr)
+# Addresses plain enough that email-validator's verdict is known: ASCII dot-atoms, domain
+# labels of letters, digits and single hyphens, an alphabetic TLD. Anything else goes
+# through email-validator (EmailStr), which costs ~40 µs an address: most of a bulk sync.
+_PLAIN_EMAIL = re.compile(
+    r"^(?P<local>[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*)"
+    r"@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})$"
+)
+_SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
+
+
+def _check_email(value: str) -> str:
+    plain = _PLAIN_EMAIL.match(value)
+    if plain and len(value) <= 254 and len(plain["local"]) <= 64:
+        domain = plain["domain"].lower()
+        if "--" not in domain and domain.rsplit(".", 1)[-1] not in _SPECIAL_USE_DOMAINS:
+            # email-validator's normalization: the domain lowercased, the local part kept.
+            return f"{plain['local']}@{domain}"
+    try:
+        return _EMAIL_ADAPTER.validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"]) from None
+
+
+Email = Annotated[str, PlainValidator(_check_email, json_schema_input_type=str)]
 TimeZone = Annotated[str, AfterValidator(_check_time_zone)]
 LanguageTag = Annotated[str, AfterValidator(_check_language)]
 ExternalId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/\s][^/]*$")]
@@ -61,7 +97,7 @@ class EmployeeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     external_id: ExternalId | None = None
-    email: EmailStr | None = None
+    email: Email | None = None
     given_name: str | None = Field(default=None, max_length=200)
     family_name: str | None = Field(default=None, max_length=200)
     display_name: str | None = Field(default=None, max_length=400)
@@ -82,7 +118,7 @@ class EmployeeIn(BaseModel):
     def _bounded_attributes(cls, value: dict[str, Any]) -> dict[str, Any]:
         if len(value) > MAX_ATTRIBUTES_KEYS:
             raise ValueError(f"at most {MAX_ATTRIBUTES_KEYS} attributes")
-        if len(json.dumps(value, default=str).encode()) > MAX_ATTRIBUTES_BYTES:
+        if len(to_json(value, fallback=str)) > MAX_ATTRIBUTES_BYTES:
             raise ValueError(f"attributes exceed {MAX_ATTRIBUTES_BYTES} bytes of JSON")
         return value
 
@@ -109,6 +145,253 @@ class EmployeeOut(BaseModel):
     hire_date: date | None
     employment_status: EmploymentStatus
     attributes: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- bulk sync -------------------------------------------------------------------------
+
+MAX_BULK_RECORDS = 1000
+BulkOutcome = Literal["created", "updated", "unchanged", "error"]
+
+
+class BulkRecordIn(EmployeeIn):
+    """One record of a bulk sync: like a PUT body, with the external id inside."""
+
+    external_id: ExternalId
+
+
+class BulkIn(BaseModel):
+    """`POST /v1/employees/bulk` body. Records are validated one by one (a bad record is an
+    `error` result, not a failed batch), so here they are only JSON objects."""
+
+    employees: list[Any] = Field(max_length=MAX_BULK_RECORDS)
+
+
+class FieldErrorOut(BaseModel):
+    """One bad field of a record."""
+
+    field: str
+    message: str
+
+
+class BulkResultOut(BaseModel):
+    """What happened to one record of a bulk sync."""
+
+    external_id: str | None
+    status: BulkOutcome
+    errors: list[FieldErrorOut] = Field(default_factory=list)
+    version: int | None = None
+
+
+class BulkOut(BaseModel):
+    """Per-record results, in the order of the request."""
+
+    results: list[BulkResultOut]
+
+
+# --- programs --------------------------------------------------------------------------
+
+ProgramFormat = Literal["one_to_one", "group", "reverse", "peer", "flash"]
+ProgramStatus = Literal["draft", "open", "active", "closed"]
+DepartmentRule = Literal["same", "different", "any"]
+MAX_PREFERENCES_BYTES = 8 * 1024
+
+
+class CriteriaWeights(BaseModel):
+    """Relative weight of each matching criterion (0 ignores it; they need not sum to 1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    skills: float = Field(default=0.35, ge=0, le=100)
+    goals: float = Field(default=0.2, ge=0, le=100)
+    department: float = Field(default=0.1, ge=0, le=100)
+    seniority: float = Field(default=0.1, ge=0, le=100)
+    languages: float = Field(default=0.1, ge=0, le=100)
+    time_zone: float = Field(default=0.1, ge=0, le=100)
+    attributes: float = Field(default=0.05, ge=0, le=100)
+
+
+class SeniorityGap(BaseModel):
+    """How much longer (in years since hire) a mentor should have served than a mentee."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_years: float | None = Field(default=None, ge=0, le=60)
+    max_years: float | None = Field(default=None, ge=0, le=60)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SeniorityGap":
+        if (
+            self.min_years is not None
+            and self.max_years is not None
+            and self.max_years < self.min_years
+        ):
+            raise ValueError("max_years must not be less than min_years")
+        return self
+
+
+class AttributeRule(BaseModel):
+    """A rule on a custom employee attribute (`attributes.<name>`): mentor and mentee must
+    have the `same` or a `different` value; `weight` scales its share of the score."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attribute: str = Field(min_length=1, max_length=100)
+    rule: Literal["same", "different"]
+    weight: float = Field(default=1.0, ge=0, le=100)
+
+
+class Criteria(BaseModel):
+    """Matching criteria of a program: weights and rules the matching service scores by."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weights: CriteriaWeights = Field(default_factory=CriteriaWeights)
+    department_rule: DepartmentRule = "any"
+    seniority_gap: SeniorityGap = Field(default_factory=SeniorityGap)
+    require_shared_language: bool = False
+    max_time_zone_difference_hours: float | None = Field(default=None, ge=0, le=26)
+    attribute_rules: list[AttributeRule] = Field(default_factory=list, max_length=20)
+
+
+class ProgramIn(BaseModel):
+    """`POST /v1/programs` body."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    format: ProgramFormat = "one_to_one"
+    status: ProgramStatus = "draft"
+    starts_on: date | None = None
+    ends_on: date | None = None
+    max_mentees_per_mentor: int = Field(default=1, ge=1, le=100)
+    criteria: Criteria = Field(default_factory=Criteria)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> "ProgramIn":
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise ValueError("ends_on must not be before starts_on")
+        return self
+
+
+class ProgramPatch(BaseModel):
+    """`PATCH /v1/programs/{id}` body: only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    format: ProgramFormat | None = None
+    status: ProgramStatus | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+    max_mentees_per_mentor: int | None = Field(default=None, ge=1, le=100)
+    criteria: Criteria | None = None
+
+
+class ProgramOut(BaseModel):
+    """A program as stored."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    description: str | None
+    format: ProgramFormat
+    status: ProgramStatus
+    starts_on: date | None
+    ends_on: date | None
+    max_mentees_per_mentor: int
+    criteria: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- enrollments -----------------------------------------------------------------------
+
+EnrollmentRole = Literal["mentor", "mentee", "both"]
+EnrollmentStatus = Literal["active", "withdrawn"]
+
+
+class SkillIn(BaseModel):
+    """A skill and its level, 1 (beginner) to 5 (expert)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    level: int = Field(ge=1, le=5)
+
+
+def _unique_skills(skills: list[SkillIn] | None) -> list[SkillIn] | None:
+    if skills is not None:
+        names = [s.name.casefold() for s in skills]
+        if len(set(names)) != len(names):
+            raise ValueError("each skill may appear once")
+    return skills
+
+
+def _bounded_preferences(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and len(to_json(value, fallback=str)) > MAX_PREFERENCES_BYTES:
+        raise ValueError(f"preferences exceed {MAX_PREFERENCES_BYTES} bytes of JSON")
+    return value
+
+
+Skills = Annotated[list[SkillIn], Field(max_length=50), AfterValidator(_unique_skills)]
+Goals = Annotated[list[Annotated[str, Field(min_length=1, max_length=500)]], Field(max_length=20)]
+Preferences = Annotated[dict[str, Any], AfterValidator(_bounded_preferences)]
+
+
+class EnrollmentIn(BaseModel):
+    """`POST /v1/programs/{id}/enrollments` body."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    employee_external_id: ExternalId
+    role: EnrollmentRole
+    skills: Skills = Field(default_factory=list)
+    goals: Goals = Field(default_factory=list)
+    languages: list[LanguageTag] = Field(default_factory=list, max_length=20)
+    capacity: int | None = Field(default=None, ge=0, le=100)
+    preferences: Preferences = Field(default_factory=dict)
+    bio: str | None = Field(default=None, max_length=5000)
+
+
+class EnrollmentPatch(BaseModel):
+    """`PATCH /v1/programs/{id}/enrollments/{enrollment_id}` body."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    role: EnrollmentRole | None = None
+    skills: Skills | None = None
+    goals: Goals | None = None
+    languages: list[LanguageTag] | None = Field(default=None, max_length=20)
+    capacity: int | None = Field(default=None, ge=0, le=100)
+    preferences: Preferences | None = None
+    bio: str | None = Field(default=None, max_length=5000)
+    status: EnrollmentStatus | None = None
+
+
+class EnrollmentOut(BaseModel):
+    """An enrollment as stored."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    program_id: uuid.UUID
+    person_id: uuid.UUID
+    employee_external_id: str
+    role: EnrollmentRole
+    skills: list[dict[str, Any]]
+    goals: list[str]
+    languages: list[str]
+    capacity: int | None
+    preferences: dict[str, Any]
+    bio: str | None
+    status: EnrollmentStatus
     version: int
     created_at: datetime
     updated_at: datetime
