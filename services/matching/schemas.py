@@ -1,1 +1,179 @@
-"""Matching wire models: suggestions, matches and runs arrive with their routes."""
+"""Matching wire models (snake_case JSON; the names in the public contract are fixed)."""
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MatchStatus = Literal["proposed", "active", "declined", "ended", "completed"]
+RunStatus = Literal["pending", "running", "succeeded", "failed"]
+Objective = Literal["max_score", "max_participation"]
+
+
+class CriterionOut(BaseModel):
+    """One criterion's part in a score: value in [0, 1], configured weight, and its
+    contribution (normalized weight x value; the contributions add up to the score)."""
+
+    criterion: str
+    value: float
+    weight: float
+    contribution: float
+
+
+class SuggestionOut(BaseModel):
+    """A mentor suggested to a mentee, with why."""
+
+    mentor_enrollment_id: uuid.UUID
+    mentor_external_id: str
+    score: float
+    breakdown: list[CriterionOut]
+    reasons: list[str]
+
+
+class SuggestionsOut(BaseModel):
+    """Suggestions, best first."""
+
+    items: list[SuggestionOut]
+
+
+class MatchIn(BaseModel):
+    """`POST /v1/matches`: a mentee asks a mentor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    program_id: uuid.UUID
+    mentee_enrollment_id: uuid.UUID
+    mentor_enrollment_id: uuid.UUID
+
+
+class EndIn(BaseModel):
+    """`POST /v1/matches/{id}/end`: why the match ends early."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class MatchOut(BaseModel):
+    """A match and where it stands."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    program_id: uuid.UUID
+    mentee_enrollment_id: uuid.UUID
+    mentor_enrollment_id: uuid.UUID
+    mentee_external_id: str | None
+    mentor_external_id: str | None
+    status: MatchStatus
+    score: float | None
+    breakdown: list[CriterionOut]
+    reasons: list[str]
+    end_reason: str | None
+    run_id: uuid.UUID | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PairIn(BaseModel):
+    """A mentee and a mentor, by enrollment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mentee_enrollment_id: uuid.UUID
+    mentor_enrollment_id: uuid.UUID
+
+
+class RunIn(BaseModel):
+    """`POST /v1/programs/{id}/matching-runs`: what the cohort run optimizes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    objective: Objective = "max_score"
+    min_score: float | None = Field(
+        default=None, ge=0, le=1, description="Fairness floor: no mentee below it if avoidable"
+    )
+    one_mentee_per_department: bool = Field(
+        default=False, description="A mentor gets at most one mentee of each department"
+    )
+    candidates_per_mentee: int = Field(default=50, ge=1, le=1000)
+    pinned: list[PairIn] = Field(default_factory=list, max_length=10_000)
+    forbidden: list[PairIn] = Field(default_factory=list, max_length=100_000)
+
+
+class ProposalOut(BaseModel):
+    """A pair the run proposes."""
+
+    mentee_enrollment_id: uuid.UUID
+    mentor_enrollment_id: uuid.UUID
+    score: float
+    mentee_external_id: str | None = None
+    mentor_external_id: str | None = None
+    pinned: bool = False
+    breakdown: list[CriterionOut] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+
+
+class UnmatchedOut(BaseModel):
+    """A mentee the run could not pair, and why."""
+
+    mentee_enrollment_id: uuid.UUID
+    reason: str
+
+
+class RunSummaryOut(BaseModel):
+    """A run without its proposals (lists)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    program_id: uuid.UUID
+    status: RunStatus
+    objective: Objective
+    options: dict[str, Any]
+    stage: str | None
+    progress: float
+    inputs_version: dict[str, Any] | None
+    total_score: float | None
+    matched_count: int | None
+    warnings: list[str]
+    timings: dict[str, float]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    applied_at: datetime | None
+    applied: dict[str, Any] | None
+
+
+class RunOut(RunSummaryOut):
+    """A run; once succeeded it carries its proposals and unmatched mentees."""
+
+    proposals: list[ProposalOut] | None
+    unmatched: list[UnmatchedOut] | None
+
+
+class RunCreatedOut(BaseModel):
+    """The 202 answer: the run is queued."""
+
+    id: uuid.UUID
+    status: RunStatus
+
+
+class SkippedOut(BaseModel):
+    """A proposal apply did not turn into a match, and why."""
+
+    mentee_enrollment_id: uuid.UUID
+    mentor_enrollment_id: uuid.UUID
+    reason: str
+
+
+class ApplyOut(BaseModel):
+    """What applying a run did."""
+
+    run_id: uuid.UUID
+    created: int
+    match_ids: list[uuid.UUID]
+    skipped: list[SkippedOut]

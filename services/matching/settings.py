@@ -4,6 +4,11 @@ from shared.settings import ServiceSettings
 
 
 class MatchingSettings(ServiceSettings):
-    """Nothing beyond the shared settings yet."""
+    """The shared settings plus the matching-run worker's timing."""
 
     service_name: str = "matching"
+    # How often the run worker looks for queued runs it was not woken for (another
+    # replica's, or ones left by a stopped process).
+    matching_run_poll_seconds: float = 2.0
+    # A running run whose heartbeat is older than this is taken over by another worker.
+    matching_run_stale_seconds: float = 15.0

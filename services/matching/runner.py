@@ -1,0 +1,165 @@
+"""Runs queued matching runs in the background of the service.
+
+Runs are rows, so the queue survives restarts: a worker claims the oldest pending run (or
+a running one whose worker stopped sending heartbeats) with `FOR UPDATE SKIP LOCKED`, so
+replicas never compute the same run twice at once. The computation is CPU-bound NumPy and
+OR-Tools work, so it runs in a thread while the event loop keeps serving requests and
+writes the run's progress and heartbeat. No HTTP and no Kafka here.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.matching import domain
+from services.matching.models import MatchingRun
+from services.matching.planner import plan_cohort
+from shared.db import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class RunWorker:
+    """One background loop per process, computing one run at a time (they use both cores)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        poll_seconds: float = 2.0,
+        stale_seconds: float = 15.0,
+        max_attempts: int = 3,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._poll_seconds = poll_seconds
+        self._stale = timedelta(seconds=stale_seconds)
+        self._max_attempts = max_attempts
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the loop on the running event loop."""
+        self._task = asyncio.create_task(self._loop(), name="matching-runs")
+
+    async def stop(self) -> None:
+        """Stop the loop; a run in progress is picked up again later (its heartbeat stops)."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def wake(self) -> None:
+        """A run was queued: look now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def _loop(self) -> None:
+        while True:
+            self._wakeup.clear()
+            try:
+                run_id = await self.claim()
+                if run_id is not None:
+                    await self.execute(run_id)
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("matching run worker failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
+
+    async def claim(self) -> uuid.UUID | None:
+        """Take the oldest run that waits, or whose worker went silent."""
+        async with self._sessionmaker() as session, session.begin():
+            stale_before = utcnow() - self._stale
+            run = await session.scalar(
+                select(MatchingRun)
+                .where(
+                    or_(
+                        MatchingRun.status == "pending",
+                        (MatchingRun.status == "running")
+                        & (MatchingRun.heartbeat_at < stale_before),
+                    )
+                )
+                .order_by(MatchingRun.created_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if run is None:
+                return None
+            if run.attempts >= self._max_attempts:
+                run.status = "failed"
+                run.error = f"gave up after {run.attempts} attempts (the worker kept stopping)"
+                run.finished_at = utcnow()
+                return None
+            run.status = "running"
+            run.attempts += 1
+            run.stage = "loading"
+            run.progress = 0.0
+            run.heartbeat_at = utcnow()
+            run.started_at = run.started_at or utcnow()
+            return run.id
+
+    async def execute(self, run_id: uuid.UUID) -> None:
+        """Compute a claimed run and store its result (or why it failed)."""
+        progress = {"stage": "loading", "fraction": 0.0}
+
+        def report(stage: str, fraction: float) -> None:
+            progress.update(stage=stage, fraction=fraction)
+
+        beat = asyncio.create_task(self._heartbeat(run_id, progress))
+        try:
+            started = time.perf_counter()
+            async with self._sessionmaker() as session:
+                run = await session.get(MatchingRun, run_id)
+                assert run is not None
+                inputs = await domain.load_run_inputs(session, run)
+            plan = await asyncio.to_thread(plan_cohort, inputs.model, inputs.options, report)
+            plan.timings["loading"] = time.perf_counter() - started - sum(plan.timings.values())
+            result = domain.run_result(inputs, plan)
+            await self._finish(run_id, status="succeeded", stage="done", **result)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("matching run %s failed", run_id)
+            await self._finish(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _finish(self, run_id: uuid.UUID, **values: object) -> None:
+        values.setdefault("progress", 1.0)
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                update(MatchingRun)
+                .where(MatchingRun.id == run_id)
+                .values(finished_at=utcnow(), updated_at=utcnow(), **values)
+            )
+
+    async def _heartbeat(self, run_id: uuid.UUID, progress: dict[str, object]) -> None:
+        stages = {"loading": (0.0, 0.05), "scoring": (0.05, 0.75), "solving": (0.75, 0.85)}
+        stages["explaining"] = (0.85, 0.99)
+        while True:
+            stage = str(progress["stage"])
+            low, high = stages.get(stage, (0.0, 1.0))
+            fraction = float(progress["fraction"])  # type: ignore[arg-type]
+            try:
+                async with self._sessionmaker() as session, session.begin():
+                    await session.execute(
+                        update(MatchingRun)
+                        .where(MatchingRun.id == run_id, MatchingRun.status == "running")
+                        .values(
+                            stage=stage,
+                            progress=round(low + (high - low) * fraction, 3),
+                            heartbeat_at=utcnow(),
+                        )
+                    )
+            except Exception as exc:  # a missed beat is harmless; the next one may land
+                log.warning("matching run %s heartbeat failed: %s", run_id, exc)
+            await asyncio.sleep(1.0)

@@ -1,0 +1,161 @@
+"""Matching's use cases on a real (throwaway) PostgreSQL database, without the broker:
+the projection's version guard, leaving the pool, and runs that resume after a stop."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.matching import domain
+from services.matching.models import EnrollmentProjection, Match, MatchingRun
+from services.matching.runner import RunWorker
+from shared.db import make_engine, make_sessionmaker, migrate, utcnow
+from shared.events import EnrollmentUpdatedV1, PersonDeactivatedV1, ProgramUpdatedV1
+from shared.outbox import OutboxMessage
+from tests.matching.factories import enrollment_event, person_event, program_event
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "matching" / "migrations"
+
+
+@pytest.fixture
+async def sessions(scratch_db: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a database with matching's schema."""
+    await migrate(scratch_db, MIGRATIONS)
+    engine = make_engine(scratch_db, pool_size=4)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def test_projection_keeps_the_newest_version(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    org = uuid.uuid4()
+    program = program_event(version=2, max_mentees_per_mentor=3)
+    ada = person_event("ada")
+    enrolled = enrollment_event(program.program_id, ada, "mentor", skills={"Go": 4}, version=2)
+    async with sessions() as s, s.begin():
+        assert await domain.apply_program(s, org, program)
+        assert await domain.apply_person(s, org, ada)
+        assert await domain.apply_enrollment(s, org, enrolled)
+    async with sessions() as s, s.begin():
+        stale = ProgramUpdatedV1(**{**program.model_dump(), "version": 1, "status": "closed"})
+        assert not await domain.apply_program(s, org, stale)
+        older = EnrollmentUpdatedV1(**{**enrolled.model_dump(), "version": 1, "capacity": 9})
+        assert not await domain.apply_enrollment(s, org, older)
+    async with sessions() as s:
+        pool = await domain.current_pool(s, org, program.program_id)
+        assert pool.program_status == "open"
+        assert [m.external_id for m in pool.mentors] == ["ada"]
+        assert pool.capacity[enrolled.enrollment_id] == 3
+        assert pool.mentors[0].skills == {"go": 4}
+
+
+async def test_deactivation_and_withdrawal_leave_the_pool_and_end_matches(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    org = uuid.uuid4()
+    program = program_event()
+    mentee_p, mentor_p, other_p = person_event("e1"), person_event("m1"), person_event("m2")
+    mentee = enrollment_event(program.program_id, mentee_p, "mentee", goals=["python"])
+    mentor = enrollment_event(program.program_id, mentor_p, "mentor", skills={"python": 5})
+    other = enrollment_event(program.program_id, other_p, "mentor", skills={"python": 1})
+    async with sessions() as s, s.begin():
+        await domain.apply_program(s, org, program)
+        for p in (mentee_p, mentor_p, other_p):
+            await domain.apply_person(s, org, p)
+        for e in (mentee, mentor, other):
+            await domain.apply_enrollment(s, org, e)
+    async with sessions() as s, s.begin():
+        found = await domain.suggestions(s, org, program.program_id, mentee.enrollment_id, 5)
+        assert [x.mentor.external_id for x in found] == ["m1", "m2"]
+        match = await domain.create_match(
+            s, org, program.program_id, mentee.enrollment_id, mentor.enrollment_id
+        )
+    async with sessions() as s, s.begin():
+        gone = PersonDeactivatedV1(
+            **{**mentor_p.model_dump(), "version": 2, "employment_status": "inactive"}
+        )
+        await domain.apply_person(s, org, gone)
+    async with sessions() as s, s.begin():
+        found = await domain.suggestions(s, org, program.program_id, mentee.enrollment_id, 5)
+        assert [x.mentor.external_id for x in found] == ["m2"]
+        declined = await s.get(Match, match.id)
+        assert declined is not None and declined.status == "declined"
+        assert declined.end_reason == "the person left the organization"
+        types = (
+            await s.scalars(
+                select(OutboxMessage.event_type)
+                .where(OutboxMessage.key == str(match.id))
+                .order_by(OutboxMessage.id)
+            )
+        ).all()
+        assert types == ["mentorbus.match.created.v1", "mentorbus.match.declined.v1"]
+        withdrawn = EnrollmentUpdatedV1(**{**other.model_dump(), "version": 2})
+        await domain.apply_enrollment(s, org, withdrawn, withdrawn=True)
+    async with sessions() as s:
+        assert await domain.suggestions(s, org, program.program_id, mentee.enrollment_id, 5) == []
+        row = await s.get(EnrollmentProjection, other.enrollment_id)
+        assert row is not None and row.status == "withdrawn"
+
+
+async def test_a_run_left_running_by_a_stopped_worker_is_resumed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    org = uuid.uuid4()
+    program = program_event(max_mentees_per_mentor=1)
+    people = [person_event(f"p{i}") for i in range(5)]
+    mentees = [enrollment_event(program.program_id, p, "mentee", goals=["sql"]) for p in people[:3]]
+    mentors = [
+        enrollment_event(program.program_id, p, "mentor", skills={"SQL": 5}) for p in people[3:]
+    ]
+    async with sessions() as s, s.begin():
+        await domain.apply_program(s, org, program)
+        for p in people:
+            await domain.apply_person(s, org, p)
+        for e in mentees + mentors:
+            await domain.apply_enrollment(s, org, e)
+        run = await domain.create_run(s, org, program.program_id, {"objective": "max_score"})
+        # As a worker that died mid-run leaves it: running, with an old heartbeat.
+        run.status, run.attempts, run.heartbeat_at = "running", 1, utcnow() - timedelta(minutes=1)
+    worker = RunWorker(sessions, stale_seconds=5)
+    assert await worker.claim() == run.id
+    assert await worker.claim() is None  # claimed: nobody else takes it
+    await worker.execute(run.id)
+    async with sessions() as s:
+        done = await s.get(MatchingRun, run.id)
+        assert done is not None and done.status == "succeeded", done and done.error
+        assert done.attempts == 2 and done.matched_count == 2 and done.progress == 1.0
+        assert done.proposals is not None and done.unmatched is not None
+        assert len(done.unmatched) == 1
+        assert "places went to" in done.unmatched[0]["reason"]
+        assert done.inputs_version is not None
+        assert done.inputs_version["program_version"] == 1
+        assert done.inputs_version["digest"].startswith("sha256:")
+
+
+async def test_a_goal_in_other_words_finds_the_mentor_who_knows_it(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    org = uuid.uuid4()
+    program = program_event()
+    mentee_p, guard_p, seller_p = person_event("e"), person_event("m1"), person_event("m2")
+    pid = program.program_id
+    mentee = enrollment_event(pid, mentee_p, "mentee", goals=["protect our apps from attackers"])
+    guard = enrollment_event(pid, guard_p, "mentor", skills={"Security": 4})
+    seller = enrollment_event(pid, seller_p, "mentor", skills={"Sales": 5})
+    async with sessions() as s, s.begin():
+        await domain.apply_program(s, org, program)
+        for p in (mentee_p, guard_p, seller_p):
+            await domain.apply_person(s, org, p)
+        for e in (mentee, guard, seller):
+            await domain.apply_enrollment(s, org, e)
+    async with sessions() as s:
+        row = await s.get(EnrollmentProjection, mentee.enrollment_id)
+        assert row is not None and row.goal_vectors is not None  # embedded on arrival
+        found = await domain.suggestions(s, org, pid, mentee.enrollment_id, 5)
+    assert [x.mentor.external_id for x in found] == ["m1", "m2"]
+    assert "shares 1 of 1 goal skills: security" in found[0].explanation.reasons
