@@ -2,7 +2,10 @@
 
 import base64
 import json
-from typing import Annotated, Any, Generic, TypeVar
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
@@ -10,6 +13,7 @@ from pydantic import BaseModel
 from shared.errors import FieldError, InvalidInput
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_LIMIT = 200
 
@@ -41,3 +45,46 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+
+
+class CreatedAfter(NamedTuple):
+    """Keyset position for lists ordered by `(created_at, id)`: the last item shown."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+
+class _Created(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+def decode_created_after(cursor: str | None) -> CreatedAfter | None:
+    """The position in a `(created_at, id)` cursor; a 422 naming `cursor` if malformed."""
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    try:
+        return CreatedAfter(
+            datetime.fromisoformat(str(position["created_at"])), uuid.UUID(str(position["id"]))
+        )
+    except (KeyError, ValueError):
+        raise InvalidInput([FieldError("cursor", "not a valid cursor")]) from None
+
+
+def encode_created_after(item: _Created) -> str:
+    """The cursor that continues a `(created_at, id)` list after `item`."""
+    return encode_cursor({"created_at": item.created_at.isoformat(), "id": str(item.id)})
+
+
+def page_of(
+    rows: Sequence[R], limit: int, to_item: Callable[[R], T], cursor_after: Callable[[R], str]
+) -> Page[T]:
+    """A page from `limit + 1` fetched rows: the extra row only says there is more."""
+    shown = rows[:limit]
+    more = len(rows) > limit and bool(shown)
+    return Page(
+        items=[to_item(r) for r in shown], next_cursor=cursor_after(shown[-1]) if more else None
+    )

@@ -11,7 +11,7 @@ from services.gateway.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
 from services.gateway.settings import GatewaySettings
 from shared.errors import Forbidden, NotFound, PayloadTooLarge, Unauthorized
 from shared.identity import Caller
-from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, page_of
 from shared.service import SessionDep
 
 router = APIRouter()
@@ -83,9 +83,7 @@ async def list_api_keys(
     position = decode_cursor(cursor)
     after = uuid.UUID(str(position["id"])) if position and "id" in position else None
     keys = await domain.list_api_keys(session, _org_of(caller), after=after, limit=limit + 1)
-    items = [ApiKeyOut.model_validate(k) for k in keys[:limit]]
-    more = len(keys) > limit
-    return Page(items=items, next_cursor=encode_cursor({"id": items[-1].id}) if more else None)
+    return page_of(keys, limit, ApiKeyOut.model_validate, lambda k: encode_cursor({"id": k.id}))
 
 
 @router.delete("/v1/api-keys/{key_id}", status_code=204)

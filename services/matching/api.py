@@ -2,13 +2,12 @@
 call the domain, and shape the answer."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 
 from services.matching import domain
-from services.matching.models import Match, MatchingRun
+from services.matching.models import Match
 from services.matching.schemas import (
     ApplyOut,
     CriterionOut,
@@ -24,31 +23,24 @@ from services.matching.schemas import (
     SuggestionOut,
     SuggestionsOut,
 )
-from shared.errors import FieldError, InvalidInput
 from shared.identity import OrgId
-from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from shared.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    decode_created_after,
+    encode_created_after,
+    page_of,
+)
+from shared.preconditions import etag
 from shared.service import SessionDep
 
 router = APIRouter(tags=["matching"])
 
 
-def _position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(position["created_at"])), uuid.UUID(str(position["id"]))
-    except (KeyError, ValueError):
-        raise InvalidInput([FieldError("cursor", "not a valid cursor")]) from None
-
-
-def _cursor(item: Match | MatchingRun) -> str:
-    return encode_cursor({"created_at": item.created_at.isoformat(), "id": str(item.id)})
-
-
 def _match_out(match: Match, response: Response | None = None) -> MatchOut:
     if response is not None:
-        response.headers["ETag"] = f'"{match.version}"'
+        response.headers["ETag"] = etag(match.version)
     return MatchOut.model_validate(match)
 
 
@@ -117,10 +109,10 @@ async def list_matches(
     where = domain.MatchFilter(
         program_id, status, mentee_enrollment_id, mentor_enrollment_id, run_id
     )
-    matches = await domain.list_matches(session, org_id, where, _position(cursor), limit + 1)
-    items = [MatchOut.model_validate(m) for m in matches[:limit]]
-    next_cursor = _cursor(matches[limit - 1]) if len(matches) > limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    matches = await domain.list_matches(
+        session, org_id, where, decode_created_after(cursor), limit + 1
+    )
+    return page_of(matches, limit, MatchOut.model_validate, encode_created_after)
 
 
 @router.get("/v1/matches/{match_id}", response_model=MatchOut)
@@ -193,10 +185,10 @@ async def list_runs(
     cursor: Cursor = None,
 ) -> Page[RunSummaryOut]:
     """A program's runs, newest first (without their proposals)."""
-    runs = await domain.list_runs(session, org_id, program_id, _position(cursor), limit + 1)
-    items = [RunSummaryOut.model_validate(r) for r in runs[:limit]]
-    next_cursor = _cursor(runs[limit - 1]) if len(runs) > limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    runs = await domain.list_runs(
+        session, org_id, program_id, decode_created_after(cursor), limit + 1
+    )
+    return page_of(runs, limit, RunSummaryOut.model_validate, encode_created_after)
 
 
 @router.get("/v1/matching-runs/{run_id}", response_model=RunOut)

@@ -4,13 +4,12 @@ import uuid
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from services.profiles import bulk, domain
-from services.profiles.preconditions import Precondition
 from services.profiles.schemas import (
     BulkIn,
     BulkOut,
@@ -22,33 +21,13 @@ from services.profiles.schemas import (
 )
 from shared.errors import FieldError, InvalidInput, NotFound
 from shared.identity import AdminCaller, OrgId, caller_from_request
-from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, page_of
+from shared.preconditions import IfMatch, etag, parse_if_match
 from shared.service import SessionDep
 
 router = APIRouter()
 
 ExternalIdPath = Annotated[str, Path(min_length=1, max_length=255)]
-
-
-def etag(version: int) -> str:
-    """The strong entity tag of a record version."""
-    return f'"{version}"'
-
-
-def parse_if_match(value: str | None) -> Precondition | None:
-    """`If-Match: "3"` or `*`; anything else is a 422 naming the header."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value == "*":
-        return Precondition(any_version=True)
-    tag = value.removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise InvalidInput([FieldError("If-Match", 'expected an ETag such as "3" or *')])
-    return Precondition(version=int(tag))
-
-
-IfMatch = Annotated[str | None, Header(description='`"<version>"` or `*`')]
 
 
 @router.post("/v1/organizations", status_code=201, response_model=OrganizationOut)
@@ -160,8 +139,9 @@ async def list_employees(
     people = await domain.list_employees(
         session, org_id, after=after, limit=limit + 1, employment_status=employment_status
     )
-    items = [EmployeeOut.model_validate(p) for p in people[:limit]]
-    next_cursor = (
-        encode_cursor({"external_id": items[-1].external_id}) if len(people) > limit else None
+    return page_of(
+        people,
+        limit,
+        EmployeeOut.model_validate,
+        lambda p: encode_cursor({"external_id": p.external_id}),
     )
-    return Page(items=items, next_cursor=next_cursor)

@@ -1,12 +1,10 @@
 """Programs and enrollments routes: thin, they parse, call the domain, and shape the answer."""
 
 import uuid
-from datetime import datetime
 
 from fastapi import APIRouter, Response
 
 from services.profiles import programs
-from services.profiles.api import IfMatch, etag, parse_if_match
 from services.profiles.schemas import (
     EnrollmentIn,
     EnrollmentOut,
@@ -20,29 +18,18 @@ from services.profiles.schemas import (
 )
 from shared.errors import FieldError, InvalidInput
 from shared.identity import OrgId
-from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from shared.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    decode_created_after,
+    encode_created_after,
+    page_of,
+)
+from shared.preconditions import IfMatch, etag, parse_if_match
 from shared.service import SessionDep
 
 router = APIRouter()
-
-
-def _position(cursor: str | None) -> programs.Position | None:
-    value = decode_cursor(cursor)
-    if value is None:
-        return None
-    try:
-        return programs.Position(
-            datetime.fromisoformat(value["created_at"]), uuid.UUID(value["id"])
-        )
-    except (KeyError, TypeError, ValueError):
-        raise InvalidInput([FieldError("cursor", "not a valid cursor")]) from None
-
-
-def _next_cursor(items: list[ProgramOut] | list[EnrollmentOut], more: bool) -> str | None:
-    if not more:
-        return None
-    last = items[-1]
-    return encode_cursor({"created_at": last.created_at.isoformat(), "id": str(last.id)})
 
 
 @router.post("/v1/programs", status_code=201, response_model=ProgramOut)
@@ -65,10 +52,9 @@ async def list_programs(
 ) -> Page[ProgramOut]:
     """The organization's programs, oldest first."""
     found = await programs.list_programs(
-        session, org_id, after=_position(cursor), limit=limit + 1, status=status
+        session, org_id, after=decode_created_after(cursor), limit=limit + 1, status=status
     )
-    items = [ProgramOut.model_validate(p) for p in found[:limit]]
-    return Page(items=items, next_cursor=_next_cursor(items, len(found) > limit))
+    return page_of(found, limit, ProgramOut.model_validate, encode_created_after)
 
 
 @router.get("/v1/programs/{program_id}", response_model=ProgramOut)
@@ -131,13 +117,12 @@ async def list_enrollments(
         session,
         org_id,
         program_id,
-        after=_position(cursor),
+        after=decode_created_after(cursor),
         limit=limit + 1,
         status=status,
         role=role,
     )
-    items = [EnrollmentOut.model_validate(e) for e in found[:limit]]
-    return Page(items=items, next_cursor=_next_cursor(items, len(found) > limit))
+    return page_of(found, limit, EnrollmentOut.model_validate, encode_created_after)
 
 
 @router.get("/v1/programs/{program_id}/enrollments/{enrollment_id}", response_model=EnrollmentOut)

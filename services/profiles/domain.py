@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles import events, programs
 from services.profiles.models import Organization, Person
-from services.profiles.preconditions import Precondition, check
 from shared.errors import FieldError, InvalidInput, NotFound
+from shared.preconditions import Precondition, check
 
 UpsertOutcome = Literal["created", "updated", "unchanged"]
 

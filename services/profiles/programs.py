@@ -2,8 +2,6 @@
 session; the request boundary commits both together. No HTTP and no Kafka here."""
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -11,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.profiles import events
 from services.profiles.models import Enrollment, Person, Program
-from services.profiles.preconditions import Precondition, check
 from shared.errors import Conflict, FieldError, InvalidInput, NotFound
+from shared.pagination import CreatedAfter
+from shared.preconditions import Precondition, check
 
 # Status moves a program may make; `closed` is final.
 PROGRAM_TRANSITIONS = {
@@ -22,14 +21,6 @@ PROGRAM_TRANSITIONS = {
     "closed": {"closed"},
 }
 MENTOR_ROLES = {"mentor", "both"}
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where a page of a list starts: after the item created at `created_at` with `id`."""
-
-    created_at: datetime
-    id: uuid.UUID
 
 
 def _check_dates(program: Program) -> None:
@@ -61,7 +52,7 @@ async def list_programs(
     session: AsyncSession,
     org_id: uuid.UUID,
     *,
-    after: Position | None,
+    after: CreatedAfter | None,
     limit: int,
     status: str | None = None,
 ) -> list[Program]:
@@ -182,7 +173,7 @@ async def list_enrollments(
     org_id: uuid.UUID,
     program_id: uuid.UUID,
     *,
-    after: Position | None,
+    after: CreatedAfter | None,
     limit: int,
     status: str | None = None,
     role: str | None = None,
