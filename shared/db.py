@@ -78,8 +78,9 @@ async def ensure_database(database_url: str) -> None:
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
-            # Another replica may create it first.
-            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+            # A replica starting at the same moment may win the race; PostgreSQL then
+            # reports either error depending on timing.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
                 await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
