@@ -7,8 +7,10 @@ the pool) are unchanged.
 """
 
 import hashlib
+import json
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -20,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.matching.embeddings import EMBEDDER, Vectors, closest_skills, unpack
+from services.matching.memory import collector_paused
 from services.matching.models import (
     OPEN_STATUSES,
     EnrollmentProjection,
@@ -98,10 +101,6 @@ class EnrollmentRecord:
     goal_vectors: bytes | None = None
 
 
-def _columns(model: type[Any], record: type[Any]) -> list[Any]:
-    return [getattr(model, name) for name in record.__dataclass_fields__]
-
-
 @dataclass
 class Load:
     """A mentor's open matches."""
@@ -169,8 +168,10 @@ def participant(
     goals: tuple[str, ...],
     today: date,
     capacity: int = 0,
+    skills: dict[str, int] | None = None,
 ) -> Participant:
-    """The scoring view of an enrollment and its person (goals already read as skills)."""
+    """The scoring view of an enrollment and its person (goals already read as skills;
+    `skills` normalized already, if the caller has them)."""
     languages = enrollment.languages or (person.languages if person else []) or []
     hire = person.hire_date if person else None
     attributes: dict[str, Any] = {}
@@ -180,7 +181,7 @@ def participant(
         enrollment_id=enrollment.id,
         external_id=enrollment.employee_external_id,
         person_id=enrollment.person_id,
-        skills=_skills(enrollment),
+        skills=_skills(enrollment) if skills is None else skills,
         goals=goals,
         languages=frozenset(primary_language(t) for t in languages if t),
         utc_offset=utc_offset(person.time_zone if person else None),
@@ -200,22 +201,62 @@ def _skills(enrollment: EnrollmentRecord) -> dict[str, int]:
     )
 
 
+async def _driver(session: AsyncSession) -> Any:
+    """The session's own asyncpg connection (same transaction), for bulk reads that skip
+    SQLAlchemy's per-value result processing."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+def _json_values(texts: Iterable[str | None]) -> list[Any]:
+    """JSON values read as text, decoded in one pass: one parse of a long array is much
+    faster than tens of thousands of small ones."""
+    values: list[Any] = json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
+    return values
+
+
+# Columns in `PersonRecord` order; `attributes` as text, decoded in bulk.
+_PEOPLE = """
+    SELECT p.id, p.external_id, p.department, p.division, p.title, p.time_zone, p.languages,
+           p.manager_external_id, p.hire_date, p.employment_status, p.attributes::text,
+           p.version
+    FROM person p JOIN unnest($2::text[]) AS wanted (external_id)
+         ON p.external_id = wanted.external_id
+    WHERE p.org_id = $1
+"""
+
+
 async def load_people(
     session: AsyncSession, org_id: uuid.UUID, external_ids: set[str]
 ) -> dict[str, PersonRecord]:
     """People by external id, with everyone up their manager chains."""
+    conn = await _driver(session)
     people: dict[str, PersonRecord] = {}
     wanted = set(external_ids)
     for _ in range(MAX_CHAIN):
         wanted -= people.keys()
         if not wanted:
             break
-        rows = await session.execute(
-            select(*_columns(PersonProjection, PersonRecord)).where(
-                PersonProjection.org_id == org_id, PersonProjection.external_id.in_(wanted)
+        rows = await conn.fetch(_PEOPLE, org_id, list(wanted))
+        attributes = _json_values(row[10] for row in rows)
+        found = {
+            row[1]: PersonRecord(
+                id=row[0],
+                external_id=row[1],
+                department=row[2],
+                division=row[3],
+                title=row[4],
+                time_zone=row[5],
+                languages=row[6],
+                manager_external_id=row[7],
+                hire_date=row[8],
+                employment_status=row[9],
+                attributes=attributes[k],
+                version=row[11],
             )
-        )
-        found = {p.external_id: p for p in (PersonRecord(*row) for row in rows)}
+            for k, row in enumerate(rows)
+        }
         people.update(found)
         wanted = {p.manager_external_id for p in found.values() if p.manager_external_id}
     return people
@@ -272,29 +313,59 @@ async def bump_revision(session: AsyncSession, scopes: set[uuid.UUID]) -> None:
         await session.execute(statement)
 
 
-async def load_pool(session: AsyncSession, org_id: uuid.UUID, program: ProgramProjection) -> Pool:
-    """Read a program's pool from the projection."""
-    revision = await current_revision(session, org_id, program.id)
-    rows = await session.execute(
-        select(*_columns(EnrollmentProjection, EnrollmentRecord)).where(
-            EnrollmentProjection.org_id == org_id,
-            EnrollmentProjection.program_id == program.id,
-            EnrollmentProjection.status == "active",
+# Columns in `EnrollmentRecord` order; `skills` as text, decoded in bulk.
+_ENROLLMENTS = """
+    SELECT id, person_id, employee_external_id, version, role, skills::text, goals, languages,
+           capacity, status, goal_vectors
+    FROM enrollment
+    WHERE org_id = $1 AND program_id = $2 AND status = 'active'
+"""
+_MATCHES = """
+    SELECT id, version, mentee_enrollment_id, mentor_enrollment_id, status
+    FROM match
+    WHERE org_id = $1 AND program_id = $2
+"""
+
+
+async def load_enrollments(
+    session: AsyncSession, org_id: uuid.UUID, program_id: uuid.UUID
+) -> list[EnrollmentRecord]:
+    """A program's active enrollments."""
+    rows = await (await _driver(session)).fetch(_ENROLLMENTS, org_id, program_id)
+    skills = _json_values(row[5] for row in rows)
+    return [
+        EnrollmentRecord(
+            id=row[0],
+            person_id=row[1],
+            employee_external_id=row[2],
+            version=row[3],
+            role=row[4],
+            skills=skills[k],
+            goals=row[6],
+            languages=row[7],
+            capacity=row[8],
+            status=row[9],
+            goal_vectors=row[10],
         )
-    )
-    enrollments = [EnrollmentRecord(*row) for row in rows]
-    people = await load_people(session, org_id, {e.employee_external_id for e in enrollments})
-    match_rows = await session.execute(
-        select(
-            Match.id,
-            Match.version,
-            Match.mentee_enrollment_id,
-            Match.mentor_enrollment_id,
-            Match.status,
-        ).where(Match.org_id == org_id, Match.program_id == program.id)
-    )
-    matches = [MatchRow(*row) for row in match_rows]
-    return build_pool(program, revision, enrollments, people, matches)
+        for k, row in enumerate(rows)
+    ]
+
+
+async def load_pool(session: AsyncSession, org_id: uuid.UUID, program: ProgramProjection) -> Pool:
+    """Read a program's pool from the projection.
+
+    Tens of thousands of rows: read with plain asyncpg on the session's connection (same
+    transaction) into plain records, since SQLAlchemy's per-value result processing and one
+    JSON parse per row cost more than the queries themselves; and without the cyclic
+    garbage collector walking them again and again meanwhile (see `collector_paused`)."""
+    with collector_paused():
+        revision = await current_revision(session, org_id, program.id)
+        enrollments = await load_enrollments(session, org_id, program.id)
+        external_ids = {e.employee_external_id for e in enrollments}
+        people = await load_people(session, org_id, external_ids)
+        rows = await (await _driver(session)).fetch(_MATCHES, org_id, program.id)
+        matches = [MatchRow(*row) for row in rows]
+        return build_pool(program, revision, enrollments, people, matches)
 
 
 @dataclass(frozen=True)
@@ -330,10 +401,11 @@ def build_pool(
     criteria = Criteria.from_program(program.criteria)
     active = [e for e in enrollments if eligible(people.get(e.employee_external_id))]
     active.sort(key=lambda e: e.id.int)  # a stable order: ties break the same way each time
+    skills = {e.id: _skills(e) for e in active}  # normalized once, shared (read-only)
     vocabulary: set[str] = set()
     for e in active:
         if e.role in MENTOR_ROLES:
-            vocabulary.update(_skills(e))
+            vocabulary.update(skills[e.id])
     chains = manager_chains(people)
     today = date.today()
     reader = _GoalReader(vocabulary)
@@ -345,10 +417,10 @@ def build_pool(
         if e.role in MENTOR_ROLES:
             capacity[e.id] = mentor_capacity(program, e.capacity)
             places = capacity[e.id] - load.get(e.id, Load()).active
-            mentors.append(participant(e, person, chain, (), today, places))
+            mentors.append(participant(e, person, chain, (), today, places, skills[e.id]))
         if e.role in MENTEE_ROLES:
             goals = reader.read(e.goals, e.goal_vectors)
-            mentees.append(participant(e, person, chain, goals, today))
+            mentees.append(participant(e, person, chain, goals, today, 0, skills[e.id]))
 
     # Order-independent content: sorting the short strings is cheap, unlike sorting UUIDs.
     parts = [f"e{e.id}:{e.version}" for e in enrollments]
@@ -387,6 +459,7 @@ class _GoalReader:
         self._names: list[str] = sorted(vocabulary)
         self._vectors: Vectors | None = None
         self._memo: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._words: dict[str, list[str]] = {}  # goal -> its skill keys by words
 
     def read(self, goals: list[str], packed: bytes | None) -> tuple[str, ...]:
         key = tuple(goals)
@@ -395,7 +468,9 @@ class _GoalReader:
         vectors = unpack(packed)
         found: dict[str, None] = {}
         for i, goal in enumerate(goals):
-            keys = goal_skills(goal, self.vocabulary)
+            keys = self._words.get(goal)
+            if keys is None:
+                keys = self._words[goal] = goal_skills(goal, self.vocabulary)
             if (
                 vectors is not None
                 and len(vectors) == len(goals)

@@ -9,20 +9,35 @@ writes the run's progress and heartbeat. No HTTP and no Kafka here.
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, Text, cast, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.matching import domain
+from services.matching.memory import collector_paused
 from services.matching.models import MatchingRun
-from services.matching.planner import plan_cohort
+from services.matching.planner import Progress, plan_cohort
 from shared.db import utcnow
 
 log = logging.getLogger(__name__)
+
+# Run columns that hold megabytes of JSON on large cohorts.
+_LARGE_JSON = ("proposals", "unmatched")
+
+
+def _compact_json(value: object) -> ColumnElement[Any]:
+    """A large JSON value as compact text for PostgreSQL to read as `jsonb`: a quarter less
+    serializing and less to parse than the default encoding (the stored value is the same:
+    `jsonb` keeps no whitespace). Run results hold no cycles, so no check for them."""
+    text = json.dumps(value, separators=(",", ":"), check_circular=False)
+    return cast(literal(text, Text), JSONB)
 
 
 class RunWorker:
@@ -112,29 +127,52 @@ class RunWorker:
         def report(stage: str, fraction: float) -> None:
             progress.update(stage=stage, fraction=fraction)
 
-        beat = asyncio.create_task(self._heartbeat(run_id, progress))
+        stop = asyncio.Event()
+        beat = asyncio.create_task(self._heartbeat(run_id, progress, stop))
         try:
-            started = time.perf_counter()
-            async with self._sessionmaker() as session:
-                run = await session.get(MatchingRun, run_id)
-                assert run is not None
-                inputs = await domain.load_run_inputs(session, run)
-            plan = await asyncio.to_thread(plan_cohort, inputs.model, inputs.options, report)
-            plan.timings["loading"] = time.perf_counter() - started - sum(plan.timings.values())
-            result = domain.run_result(inputs, plan)
-            await self._finish(run_id, status="succeeded", stage="done", **result)
+            # Bulk work on objects that all stay alive: see `collector_paused`. They are
+            # freed before the collector comes back, so it never has to walk them.
+            with collector_paused():
+                result = await self._compute(run_id, report)
+                await self._stop_heartbeat(beat, stop)
+                await self._finish(run_id, status="succeeded", stage="done", **result)
+                del result
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("matching run %s failed", run_id)
+            await self._stop_heartbeat(beat, stop)
             await self._finish(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
 
+    async def _compute(self, run_id: uuid.UUID, report: Progress) -> dict[str, Any]:
+        """Load, plan and explain a run: the values its row stores."""
+        started = time.perf_counter()
+        async with self._sessionmaker() as session:
+            run = await session.get(MatchingRun, run_id)
+            assert run is not None
+            inputs = await domain.load_run_inputs(session, run)
+        plan = await asyncio.to_thread(plan_cohort, inputs.model, inputs.options, report)
+        timings = plan.timings
+        timings["loading"] = time.perf_counter() - started - sum(timings.values())
+        return domain.run_result(inputs, plan)
+
+    @staticmethod
+    async def _stop_heartbeat(beat: asyncio.Task[None], stop: asyncio.Event) -> None:
+        """Let the heartbeat end before the run's outcome is written, rather than have a beat
+        wait for the outcome's row lock and then be cancelled mid-query (which costs the
+        connection a cancel request). A beat that hangs is cancelled in `execute`."""
+        stop.set()
+        await asyncio.wait({beat}, timeout=5.0)
+
     async def _finish(self, run_id: uuid.UUID, **values: object) -> None:
         values.setdefault("progress", 1.0)
+        for name in _LARGE_JSON:
+            if values.get(name) is not None:
+                values[name] = _compact_json(values[name])
         async with self._sessionmaker() as session, session.begin():
             await session.execute(
                 update(MatchingRun)
@@ -142,10 +180,12 @@ class RunWorker:
                 .values(finished_at=utcnow(), updated_at=utcnow(), **values)
             )
 
-    async def _heartbeat(self, run_id: uuid.UUID, progress: dict[str, object]) -> None:
+    async def _heartbeat(
+        self, run_id: uuid.UUID, progress: dict[str, object], stop: asyncio.Event
+    ) -> None:
         stages = {"loading": (0.0, 0.05), "scoring": (0.05, 0.75), "solving": (0.75, 0.85)}
         stages["explaining"] = (0.85, 0.99)
-        while True:
+        while not stop.is_set():
             stage = str(progress["stage"])
             low, high = stages.get(stage, (0.0, 1.0))
             fraction = float(progress["fraction"])  # type: ignore[arg-type]
@@ -162,4 +202,5 @@ class RunWorker:
                     )
             except Exception as exc:  # a missed beat is harmless; the next one may land
                 log.warning("matching run %s heartbeat failed: %s", run_id, exc)
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)

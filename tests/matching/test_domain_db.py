@@ -3,15 +3,25 @@ the projection's version guard, leaving the pool, and runs that resume after a s
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.matching import domain
-from services.matching.models import EnrollmentProjection, Match, MatchingRun
+from services.matching.embeddings import DIMENSIONS, pack
+from services.matching.models import (
+    EnrollmentProjection,
+    Match,
+    MatchingRun,
+    PersonProjection,
+    ProgramProjection,
+)
+from services.matching.pool import EnrollmentRecord, PersonRecord, load_pool
 from services.matching.runner import RunWorker
 from shared.db import make_engine, make_sessionmaker, migrate, utcnow
 from shared.events import EnrollmentUpdatedV1, PersonDeactivatedV1, ProgramUpdatedV1
@@ -159,3 +169,87 @@ async def test_a_goal_in_other_words_finds_the_mentor_who_knows_it(
         found = await domain.suggestions(s, org, pid, mentee.enrollment_id, 5)
     assert [x.mentor.external_id for x in found] == ["m1", "m2"]
     assert "shares 1 of 1 goal skills: security" in found[0].explanation.reasons
+
+
+async def test_the_pool_reads_every_column_as_the_projection_holds_it(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The pool's bulk read (plain SQL, JSON decoded in one pass) gives the same records as
+    the ORM, odd values included; withdrawn enrollments stay out, managers come in."""
+    org, program_id = uuid.uuid4(), uuid.uuid4()
+    boss, ada, bob = (
+        PersonProjection(id=uuid.uuid4(), org_id=org, external_id=x, employment_status="active")
+        for x in ("boss", "ada", "bob")
+    )
+    boss.version, boss.attributes, boss.languages = 3, {}, ["en"]
+    ada.version, ada.manager_external_id, ada.division, ada.title = 1, "boss", "R&D", "Lead"
+    ada.attributes = {"location": "Paris", "nested": {"list": [1, 2.5, None, "é"]}}
+    ada.languages, ada.time_zone, ada.hire_date = ["en-GB", "fr"], "Europe/Paris", date(2015, 3, 1)
+    bob.version, bob.manager_external_id, bob.attributes, bob.languages = 2, "ada", {}, []
+    vectors = pack(np.ones((1, DIMENSIONS), dtype=np.float32))
+
+    def enroll(person: PersonProjection, role: str, **values: Any) -> EnrollmentProjection:
+        return EnrollmentProjection(
+            id=uuid.uuid4(),
+            org_id=org,
+            program_id=program_id,
+            person_id=person.id,
+            employee_external_id=person.external_id,
+            version=1,
+            role=role,
+            status=values.pop("status", "active"),
+            **values,
+        )
+
+    mentor = enroll(
+        ada,
+        "mentor",
+        skills=[{"name": "SQL", "level": "4"}, "junk", {"level": 2}, {"name": "Go"}],
+        goals=[],
+        languages=["de"],
+        capacity=None,
+    )
+    mentee = enroll(bob, "mentee", skills=[], goals=["sql"], languages=[], goal_vectors=vectors)
+    left = enroll(boss, "mentee", skills=[], goals=["go"], languages=[], status="withdrawn")
+    earlier = Match(
+        org_id=org,
+        program_id=program_id,
+        mentee_enrollment_id=mentee.id,
+        mentor_enrollment_id=mentor.id,
+        status="ended",
+    )
+    async with sessions() as s, s.begin():
+        s.add(
+            ProgramProjection(
+                id=program_id,
+                org_id=org,
+                version=1,
+                name="P",
+                format="one_to_one",
+                status="open",
+                max_mentees_per_mentor=2,
+                criteria={},
+            )
+        )
+        s.add_all([boss, ada, bob, mentor, mentee, left, earlier])
+    async with sessions() as s:
+        program = await s.get(ProgramProjection, program_id)
+        assert program is not None
+        pool = await load_pool(s, org, program)
+        people = {p.external_id: p for p in await s.scalars(select(PersonProjection))}
+        enrollments = {e.id: e for e in await s.scalars(select(EnrollmentProjection))}
+    assert set(pool.people) == {"boss", "ada", "bob"}  # boss: up bob's manager chain
+    for external_id, record in pool.people.items():
+        row = people[external_id]
+        for name in PersonRecord.__dataclass_fields__:
+            assert getattr(record, name) == getattr(row, name), name
+    assert set(pool.enrollments) == {mentor.id, mentee.id}
+    for enrollment_id, found in pool.enrollments.items():
+        expected = enrollments[enrollment_id]
+        for name in EnrollmentRecord.__dataclass_fields__:
+            assert getattr(found, name) == getattr(expected, name), name
+    assert pool.earlier == {mentee.id: {mentor.id}}
+    assert pool.mentors[0].skills == {"sql": 4, "go": 1}
+    assert pool.mentors[0].managers == frozenset({"boss"})
+    assert pool.mentees[0].managers == frozenset({"ada", "boss"})
+    assert pool.mentees[0].goals == ("sql",)
