@@ -2,6 +2,7 @@
 database creation and SQL migrations."""
 
 import contextlib
+import functools
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,13 +138,18 @@ async def upsert_newer(session: AsyncSession, model: type[Base], values: dict[st
     Projections apply events by version so an older event arriving late (a redelivery, or
     a replay) never overwrites newer state. Returns whether the row changed.
     """
-    table = cast(Table, model.__table__)
-    statement = pg_insert(table).values(**values)
-    keys = [c.name for c in table.primary_key.columns]
-    statement = statement.on_conflict_do_update(
-        index_elements=keys,
-        set_={k: statement.excluded[k] for k in values if k not in keys},
-        where=table.c.version < statement.excluded.version,
-    )
-    result = await session.execute(statement.returning(*table.primary_key.columns))
+    statement = _upsert_newer_statement(cast(Table, model.__table__), tuple(values))
+    result = await session.execute(statement, values)
     return result.first() is not None
+
+
+@functools.cache
+def _upsert_newer_statement(table: Table, columns: tuple[str, ...]) -> Any:
+    # Built once per table and column set: projections run it for every event.
+    statement = pg_insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    return statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={k: statement.excluded[k] for k in columns if k not in keys},
+        where=table.c.version < statement.excluded.version,
+    ).returning(*table.primary_key.columns)

@@ -23,12 +23,18 @@ CLOUDEVENTS_CONTENT_TYPE = b"application/cloudevents+json; charset=utf-8"
 
 @dataclass(frozen=True, slots=True)
 class OutgoingRecord:
-    """A record to produce: the value is serialized as JSON."""
+    """A record to produce: `value` is sent as is if it is bytes, else as JSON."""
 
     topic: str
     key: str
     value: Any
     headers: Sequence[tuple[str, bytes]] = ()
+
+
+def _serialize(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 class EventPublisher:
@@ -67,7 +73,7 @@ class EventPublisher:
                     producer.send(
                         r.topic,
                         key=r.key.encode(),
-                        value=json.dumps(r.value, separators=(",", ":")).encode(),
+                        value=_serialize(r.value),
                         headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE), *r.headers],
                     )
                     for r in records

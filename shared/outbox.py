@@ -10,7 +10,18 @@ from datetime import datetime, timedelta
 
 import asyncpg
 from prometheus_client import Counter
-from sqlalchemy import BigInteger, DateTime, String, Uuid, delete, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    String,
+    Text,
+    Uuid,
+    cast,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -194,9 +205,15 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows and mark them sent; returns how many."""
         async with self._sessionmaker() as session, session.begin():
+            # The payload as text goes to the wire as is: no JSON parse and re-encode.
             rows = (
-                await session.scalars(
-                    select(OutboxMessage)
+                await session.execute(
+                    select(
+                        OutboxMessage.id,
+                        OutboxMessage.topic,
+                        OutboxMessage.key,
+                        cast(OutboxMessage.payload, Text),
+                    )
                     .where(OutboxMessage.published_at.is_(None))
                     .order_by(OutboxMessage.id)
                     .limit(self._batch_size)
@@ -205,11 +222,13 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            records = [OutgoingRecord(topic=r.topic, key=r.key, value=r.payload) for r in rows]
+            records = [
+                OutgoingRecord(topic, key, payload.encode()) for _, topic, key, payload in rows
+            ]
             await asyncio.to_thread(self._publisher.publish_batch, records)
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_([r.id for r in rows]))
+                .where(OutboxMessage.id.in_([r[0] for r in rows]))
                 .values(published_at=utcnow())
             )
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
