@@ -149,9 +149,11 @@ def create_service_app(
     on_startup: LifespanHook | None = None,
     on_shutdown: LifespanHook | None = None,
     title: str = "",
+    own_docs: bool = True,
 ) -> FastAPI:
     """Build a service: its own database (created and migrated on start), an outbox relay,
-    one consumer group for `handlers`, and the operations endpoints."""
+    one consumer group for `handlers`, and the operations endpoints. `own_docs=False`
+    leaves `/openapi.json` and `/docs` to the caller (the gateway serves the whole API's)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -201,7 +203,13 @@ def create_service_app(
             await relay.stop()
             await engine.dispose()
 
-    app = FastAPI(title=title or f"Mentorbus {settings.service_name}", lifespan=lifespan)
+    app = FastAPI(
+        title=title or f"Mentorbus {settings.service_name}",
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if own_docs else None,
+        docs_url="/docs" if own_docs else None,
+        redoc_url=None,
+    )
     install_problem_handlers(app)
 
     @app.exception_handler(IntegrityError)

@@ -1,15 +1,19 @@
 """Gateway routes: its own (API keys) and the forwarding of everything else."""
 
+import json
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from services.gateway import domain
 from services.gateway.forwarding import Forwarder, UpstreamFailed
+from services.gateway.openapi import merge_openapi
 from services.gateway.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
 from services.gateway.settings import GatewaySettings
-from shared.errors import Forbidden, NotFound, PayloadTooLarge, Unauthorized
+from shared.errors import DomainError, Forbidden, NotFound, PayloadTooLarge, Unauthorized
 from shared.identity import Caller
 from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, page_of
 from shared.service import SessionDep
@@ -134,6 +138,36 @@ async def _forward(request: Request, caller: Caller, forwarder: Forwarder) -> Re
     for name, value in answer.headers:
         response.headers.append(name, value)
     return response
+
+
+UPSTREAMS = ("profiles", "matching", "sessions", "feedback")
+DOCS_ASSETS_URL = "/docs/assets"
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request, forwarder: ForwarderDep) -> JSONResponse:
+    """The whole public API: the gateway's operations and every service's public paths."""
+    specs: dict[str, dict[str, Any]] = {}
+    for service in UPSTREAMS:
+        try:
+            answer = await forwarder.forward(service, "GET", "/openapi.json", [], {})
+        except DomainError:
+            continue  # a service that is down is left out until it is back
+        if answer.status == 200:
+            specs[service] = json.loads(answer.body)
+    return JSONResponse(merge_openapi(request.app.openapi(), specs))
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs() -> HTMLResponse:
+    """Swagger UI, its assets served by the gateway itself (no CDN, works offline)."""
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Mentorbus API",
+        swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
+    )
 
 
 @router.api_route("/v1/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)

@@ -2,13 +2,18 @@
 
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
-from services.gateway.api import router
+from services.gateway.api import DOCS_ASSETS_URL, router
 from services.gateway.events import HANDLERS
 from services.gateway.forwarding import Forwarder
 from services.gateway.settings import GatewaySettings
 from shared.service import create_service_app
+
+# Swagger UI's files, as the fastapi-offline package ships them.
+SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -21,7 +26,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def close_forwarder(app: FastAPI) -> None:
         await app.state.forwarder.close()
 
-    return create_service_app(
+    app = create_service_app(
         settings=settings,
         routers=[router],
         migrations=Path(__file__).parent / "migrations",
@@ -29,7 +34,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         on_startup=open_forwarder,
         on_shutdown=close_forwarder,
         title="Mentorbus API",
+        own_docs=False,
     )
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
+    return app
 
 
 app = create_app(GatewaySettings())

@@ -209,3 +209,38 @@ async def test_oversized_bodies_are_413(
     response = await client.put("/v1/employees/E-1", content=b"x" * 2048, headers=key)
     assert response.status_code == 413
     assert response.headers["content-type"] == PROBLEM
+
+
+def _refs(node: object) -> set[str]:
+    if isinstance(node, dict):
+        own = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return own.union(*(_refs(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(v) for v in node))
+    return set()
+
+
+async def test_openapi_covers_the_whole_public_api(api: httpx.AsyncClient) -> None:
+    spec = (await api.get("/openapi.json")).json()
+    paths = set(spec["paths"])
+    assert {
+        "/v1/organizations/{org_id}/api-keys",  # the gateway's own
+        "/v1/employees/{external_id}",  # profiles
+        "/v1/programs/{program_id}/enrollments",  # profiles
+        "/v1/matches",  # matching
+        "/v1/programs/{program_id}/matching-runs",  # matching
+    } <= paths
+    # Each service's own operations endpoints are not part of the public API.
+    assert "/metrics" not in paths
+    schemas = spec["components"]["schemas"]
+    for ref in _refs(spec["paths"]):
+        assert ref.removeprefix("#/components/schemas/") in schemas, ref
+
+
+async def test_docs_render_with_assets_from_the_gateway(api: httpx.AsyncClient) -> None:
+    page = await api.get("/docs")
+    assert page.status_code == 200
+    assert "https://" not in page.text and "/openapi.json" in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/docs/assets/{asset}" in page.text
+        assert (await api.get(f"/docs/assets/{asset}")).status_code == 200
