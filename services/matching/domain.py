@@ -5,17 +5,21 @@ or a consumed event) commits both together. No HTTP and no Kafka here.
 """
 
 import asyncio
+import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import Select, insert, or_, select, tuple_
+from pydantic_core import to_json
+from sqlalchemy import Select, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from services.matching import events
 from services.matching.embeddings import EMBEDDER, pack
+from services.matching.memory import collector_paused
 from services.matching.models import (
     OPEN_STATUSES,
     EnrollmentProjection,
@@ -32,6 +36,7 @@ from services.matching.pool import (
     Load,
     Pool,
     bump_revision,
+    driver,
     load_pool,
     lock_participants,
     mentor_capacity,
@@ -673,30 +678,149 @@ class Applied:
     skipped: list[dict[str, str]]
 
 
+# A run's proposals as applying needs them, in stored order: read in the database, so the
+# breakdowns and reasons of tens of thousands of proposals are never decoded.
+_PROPOSALS = """
+    SELECT (p ->> 'mentee_enrollment_id')::uuid, (p ->> 'mentor_enrollment_id')::uuid,
+           (p ->> 'score')::float8
+    FROM matching_run AS r
+         CROSS JOIN LATERAL jsonb_array_elements(r.proposals) WITH ORDINALITY AS e (p, n)
+    WHERE r.id = $1
+    ORDER BY e.n
+"""
+# New matches (`_new_match` columns) in one statement, each column one array parameter
+# (binary UUIDs and numbers; the JSON columns as text).
+_MATCH_COLUMNS = {
+    "id": "uuid", "org_id": "uuid", "program_id": "uuid", "mentee_enrollment_id": "uuid",
+    "mentor_enrollment_id": "uuid", "mentee_person_id": "uuid", "mentor_person_id": "uuid",
+    "mentee_external_id": "text", "mentor_external_id": "text", "status": "text",
+    "score": "float8", "breakdown": "jsonb", "reasons": "jsonb", "run_id": "uuid",
+    "version": "integer", "created_at": "timestamptz", "updated_at": "timestamptz",
+}  # fmt: skip
+_MATCH_VALUES = ", ".join(
+    f"r.{c}::jsonb" if t == "jsonb" else f"r.{c}" for c, t in _MATCH_COLUMNS.items()
+)
+_MATCH_ARRAYS = ", ".join(
+    f"${k}::{'text' if t == 'jsonb' else t}[]" for k, t in enumerate(_MATCH_COLUMNS.values(), 1)
+)
+_INSERT_MATCHES = f"""
+    INSERT INTO match ({", ".join(_MATCH_COLUMNS)})
+    SELECT {_MATCH_VALUES}
+    FROM unnest({_MATCH_ARRAYS}) AS r ({", ".join(_MATCH_COLUMNS)})
+"""
+
+
+def _match_arrays(matches: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """`_INSERT_MATCHES`' parameters: one list per column."""
+    return [
+        [to_json(m[c]).decode() for m in matches] if t == "jsonb" else [m[c] for m in matches]
+        for c, t in _MATCH_COLUMNS.items()
+    ]
+
+
+async def _lock_run(session: AsyncSession, org_id: uuid.UUID, run_id: uuid.UUID) -> MatchingRun:
+    """A run of the organization, row-locked and read fresh; its (large) proposals and
+    unmatched lists are left unloaded."""
+    run = await session.scalar(
+        select(MatchingRun)
+        .where(MatchingRun.id == run_id, MatchingRun.org_id == org_id)
+        .options(defer(MatchingRun.proposals), defer(MatchingRun.unmatched))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if run is None:
+        raise NotFound(f"matching run {run_id} not found")
+    return run
+
+
 async def apply_run(session: AsyncSession, org_id: uuid.UUID, run_id: uuid.UUID) -> Applied:
     """Turn a run's proposals into proposed matches, re-checking every rule and place now:
-    whatever changed since the run (a withdrawal, a new match) wins over the proposal."""
-    run = await get_run(session, org_id, run_id)
-    await session.refresh(run, with_for_update=True)
+    whatever changed since the run (a withdrawal, a new match) wins over the proposal.
+
+    A run may propose tens of thousands of matches: the proposals are read, the
+    participants locked and the loads counted with one statement each; the matches and
+    their events are inserted in batches of `APPLY_BATCH`, one statement per table."""
+    run = await _lock_run(session, org_id, run_id)
     if run.status != "succeeded":
         raise Conflict(f"matching run {run_id} is {run.status}; only a succeeded run applies")
     if run.applied_at is not None:
         raise Conflict(f"matching run {run_id} was applied already")
-    proposals = run.proposals or []
-    mentor_ids = {uuid.UUID(p["mentor_enrollment_id"]) for p in proposals}
-    mentee_ids = {uuid.UUID(p["mentee_enrollment_id"]) for p in proposals}
-    await lock_participants(session, org_id, mentor_ids | mentee_ids)
-    program = await get_program(session, org_id, run.program_id)
-    # Read after the locks, so this is the current state (the cache checks its revision).
-    pool = await POOLS.get(session, org_id, program)
-    open_mentees = set(pool.open_mentees)
-    loads = await mentor_loads(session, mentor_ids)
-    mentor_rows = {m.enrollment_id: m for m in pool.mentors}
+    # Tens of thousands of rows read and dicts made, no cycles among them (see memory.py).
+    with collector_paused():
+        conn = await driver(session)
+        proposals: list[tuple[uuid.UUID, uuid.UUID, float]] = list(
+            await conn.fetch(_PROPOSALS, run.id)
+        )
+        mentor_ids = {mentor_id for _, mentor_id, _ in proposals}
+        mentee_ids = {mentee_id for mentee_id, _, _ in proposals}
+        await lock_participants(session, org_id, mentor_ids | mentee_ids)
+        program = await get_program(session, org_id, run.program_id)
+        # Read after the locks, so this is the current state (the cache checks its revision).
+        pool = await POOLS.get(session, org_id, program)
+        loads = await mentor_loads(session, mentor_ids)
+        skipped: list[dict[str, str]] = []
+        new_matches = _new_matches(pool, loads, proposals, org_id, run, skipped)
+        created = await _insert_in_batches(session, org_id, new_matches)
+    run.applied_at = utcnow()
+    run.applied = {"created": len(created), "skipped": len(skipped)}
+    await bump_revision(session, {run.program_id})
+    return Applied(created, skipped)
+
+
+APPLY_BATCH = 2_000  # new matches per insert
+
+
+async def _insert_in_batches(
+    session: AsyncSession, org_id: uuid.UUID, new_matches: Iterator[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Insert new matches and stage their `match.created` events, `APPLY_BATCH` at a time.
+
+    Making the matches (checking and explaining the proposals) is CPU work, inserting them
+    database work: a thread prepares the next batch while the database inserts the last."""
+    conn = await driver(session)
+
+    def next_batch() -> _Batch | None:
+        batch = list(itertools.islice(new_matches, APPLY_BATCH))
+        if not batch:
+            return None
+        return _Batch(batch, _match_arrays(batch), events.created_outbox(org_id, batch))
+
     created: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
-    for p in sorted(proposals, key=lambda p: -float(p["score"])):
-        mentee_id = uuid.UUID(p["mentee_enrollment_id"])
-        mentor_id = uuid.UUID(p["mentor_enrollment_id"])
+    ahead = asyncio.ensure_future(asyncio.to_thread(next_batch))
+    try:
+        while (batch := await ahead) is not None:
+            ahead = asyncio.ensure_future(asyncio.to_thread(next_batch))
+            await conn.execute(_INSERT_MATCHES, *batch.arrays)
+            await events.stage_outbox(session, batch.outbox)
+            created += batch.matches
+    finally:
+        ahead.cancel()  # on an error: the batch being prepared is dropped
+    return created
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """New matches, ready to insert: their columns' arrays and their events' outbox rows."""
+
+    matches: list[dict[str, Any]]
+    arrays: list[list[Any]]
+    outbox: str
+
+
+def _new_matches(
+    pool: Pool,
+    loads: dict[uuid.UUID, Load],
+    proposals: Sequence[tuple[uuid.UUID, uuid.UUID, float]],
+    org_id: uuid.UUID,
+    run: MatchingRun,
+    skipped: list[dict[str, str]],
+) -> Iterator[dict[str, Any]]:
+    """The new matches' columns, best score first: each proposal re-checked against the
+    pool and the mentors' loads as they are now (`loads` counts the new matches in as they
+    are made); the proposals that no longer fit go to `skipped`, with why."""
+    open_mentees = set(pool.open_mentees)
+    mentor_rows = {m.enrollment_id: m for m in pool.mentors}
+    for mentee_id, mentor_id, _ in sorted(proposals, key=lambda p: -p[2]):
         mentee, mentor = pool.mentee(mentee_id), mentor_rows.get(mentor_id)
         reason = None
         if mentee is None:
@@ -721,14 +845,6 @@ async def apply_run(session: AsyncSession, org_id: uuid.UUID, run_id: uuid.UUID)
             )
             continue
         explanation = explain(pool.criteria, mentee, mentor)
-        created.append(_new_match(org_id, run.program_id, mentee, mentor, explanation, run.id))
         loads[mentor_id].proposed += 1
         open_mentees.add(mentee_id)
-    if created:
-        # Multi-row inserts: a run may propose tens of thousands of matches.
-        await session.execute(insert(Match), created)
-        await events.publish_new_matches(session, org_id, created)
-    run.applied_at = utcnow()
-    run.applied = {"created": len(created), "skipped": len(skipped)}
-    await bump_revision(session, {run.program_id})
-    return Applied(created, skipped)
+        yield _new_match(org_id, run.program_id, mentee, mentor, explanation, run.id)

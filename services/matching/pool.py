@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,8 +25,6 @@ from services.matching.embeddings import EMBEDDER, Vectors, closest_skills, unpa
 from services.matching.memory import collector_paused
 from services.matching.models import (
     OPEN_STATUSES,
-    EnrollmentProjection,
-    Match,
     PersonProjection,
     PoolRevision,
     ProgramProjection,
@@ -201,9 +199,11 @@ def _skills(enrollment: EnrollmentRecord) -> dict[str, int]:
     )
 
 
-async def _driver(session: AsyncSession) -> Any:
-    """The session's own asyncpg connection (same transaction), for bulk reads that skip
-    SQLAlchemy's per-value result processing."""
+async def driver(session: AsyncSession) -> Any:
+    """The session's own asyncpg connection (same transaction), for bulk statements that
+    skip SQLAlchemy's per-value processing. Pending ORM changes are flushed first, so plain
+    SQL sees them as an ORM query (autoflush) would."""
+    await session.flush()
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection
@@ -231,7 +231,7 @@ async def load_people(
     session: AsyncSession, org_id: uuid.UUID, external_ids: set[str]
 ) -> dict[str, PersonRecord]:
     """People by external id, with everyone up their manager chains."""
-    conn = await _driver(session)
+    conn = await driver(session)
     people: dict[str, PersonRecord] = {}
     wanted = set(external_ids)
     for _ in range(MAX_CHAIN):
@@ -331,7 +331,7 @@ async def load_enrollments(
     session: AsyncSession, org_id: uuid.UUID, program_id: uuid.UUID
 ) -> list[EnrollmentRecord]:
     """A program's active enrollments."""
-    rows = await (await _driver(session)).fetch(_ENROLLMENTS, org_id, program_id)
+    rows = await (await driver(session)).fetch(_ENROLLMENTS, org_id, program_id)
     skills = _json_values(row[5] for row in rows)
     return [
         EnrollmentRecord(
@@ -363,7 +363,7 @@ async def load_pool(session: AsyncSession, org_id: uuid.UUID, program: ProgramPr
         enrollments = await load_enrollments(session, org_id, program.id)
         external_ids = {e.employee_external_id for e in enrollments}
         people = await load_people(session, org_id, external_ids)
-        rows = await (await _driver(session)).fetch(_MATCHES, org_id, program.id)
+        rows = await (await driver(session)).fetch(_MATCHES, org_id, program.id)
         matches = [MatchRow(*row) for row in rows]
         return build_pool(program, revision, enrollments, people, matches)
 
@@ -522,6 +522,30 @@ class PoolCache:
 POOLS = PoolCache()
 
 
+# Row locks for many enrollments at once (a run applies tens of thousands): plain SQL with
+# one array parameter, where an ORM `IN (...)` would render and bind every id on its own.
+_LOCK_ENROLLMENTS = """
+    SELECT id, status, employee_external_id FROM enrollment
+    WHERE id = ANY($1::uuid[])
+    ORDER BY id FOR UPDATE
+"""
+_SHARE_LOCK_PEOPLE = """
+    SELECT external_id, employment_status FROM person
+    WHERE org_id = $1 AND external_id = ANY($2::text[])
+    ORDER BY id FOR SHARE
+"""
+# The same predicate as the partial index `ix_match_mentor_open`, so the index serves it.
+_OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+_MENTOR_LOADS = f"""
+    SELECT mentor_enrollment_id,
+           count(*) FILTER (WHERE status = 'active'),
+           count(*) FILTER (WHERE status = 'proposed')
+    FROM match
+    WHERE mentor_enrollment_id = ANY($1::uuid[]) AND status IN ({_OPEN})
+    GROUP BY mentor_enrollment_id
+"""
+
+
 async def lock_participants(
     session: AsyncSession, org_id: uuid.UUID, enrollment_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, bool]:
@@ -534,27 +558,9 @@ async def lock_participants(
     """
     if not enrollment_ids:
         return {}
-    enrollments = (
-        await session.execute(
-            select(
-                EnrollmentProjection.id,
-                EnrollmentProjection.status,
-                EnrollmentProjection.employee_external_id,
-            )
-            .where(EnrollmentProjection.id.in_(sorted(enrollment_ids)))
-            .order_by(EnrollmentProjection.id)
-            .with_for_update()
-        )
-    ).all()
-    rows = await session.execute(
-        select(PersonProjection.external_id, PersonProjection.employment_status)
-        .where(
-            PersonProjection.org_id == org_id,
-            PersonProjection.external_id.in_({e[2] for e in enrollments}),
-        )
-        .order_by(PersonProjection.id)
-        .with_for_update(read=True)
-    )
+    conn = await driver(session)
+    enrollments = await conn.fetch(_LOCK_ENROLLMENTS, list(enrollment_ids))
+    rows = await conn.fetch(_SHARE_LOCK_PEOPLE, org_id, list({e[2] for e in enrollments}))
     people: dict[str, str] = {external_id: status for external_id, status in rows}
     # A person matching has not heard of yet counts as active, as in `eligible`.
     active = {
@@ -565,17 +571,10 @@ async def lock_participants(
 
 async def mentor_loads(session: AsyncSession, mentor_ids: set[uuid.UUID]) -> dict[uuid.UUID, Load]:
     """Open matches per mentor, read fresh (callers hold the mentors' row locks)."""
-    rows = (
-        await session.execute(
-            select(Match.mentor_enrollment_id, Match.status, func.count())
-            .where(Match.mentor_enrollment_id.in_(mentor_ids), Match.status.in_(OPEN_STATUSES))
-            .group_by(Match.mentor_enrollment_id, Match.status)
-        )
-    ).all()
     loads = {m: Load() for m in mentor_ids}
-    for mentor_id, status, count in rows:
-        if status == "active":
-            loads[mentor_id].active = count
-        else:
-            loads[mentor_id].proposed = count
+    if mentor_ids:
+        for mentor_id, active, proposed in await (await driver(session)).fetch(
+            _MENTOR_LOADS, list(mentor_ids)
+        ):
+            loads[mentor_id] = Load(active=active, proposed=proposed)
     return loads

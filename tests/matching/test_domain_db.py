@@ -1,6 +1,7 @@
 """Matching's use cases on a real (throwaway) PostgreSQL database, without the broker:
 the projection's version guard, leaving the pool, and runs that resume after a stop."""
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.matching import domain
+from services.matching import domain, events
 from services.matching.embeddings import DIMENSIONS, pack
 from services.matching.models import (
     EnrollmentProjection,
@@ -24,7 +25,15 @@ from services.matching.models import (
 from services.matching.pool import EnrollmentRecord, PersonRecord, load_pool
 from services.matching.runner import RunWorker
 from shared.db import make_engine, make_sessionmaker, migrate, utcnow
-from shared.events import EnrollmentUpdatedV1, PersonDeactivatedV1, ProgramUpdatedV1
+from shared.errors import Conflict
+from shared.events import (
+    EnrollmentUpdatedV1,
+    MatchCreatedV1,
+    PersonDeactivatedV1,
+    ProgramUpdatedV1,
+    make_event,
+    parse_event,
+)
 from shared.outbox import OutboxMessage
 from tests.matching.factories import enrollment_event, person_event, program_event
 
@@ -253,3 +262,92 @@ async def test_the_pool_reads_every_column_as_the_projection_holds_it(
     assert pool.mentors[0].managers == frozenset({"boss"})
     assert pool.mentees[0].managers == frozenset({"ada", "boss"})
     assert pool.mentees[0].goals == ("sql",)
+
+
+async def test_applying_a_run_rechecks_places_and_announces_each_match(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the run and its apply a mentor's place is taken and a mentee withdraws: the
+    apply skips what no longer fits, never overbooks, and stages one `match.created` per
+    new match, exactly as `make_event` builds it; a second apply is refused."""
+    monkeypatch.setattr(domain, "APPLY_BATCH", 2)  # several insert batches
+    org = uuid.uuid4()
+    program = program_event(max_mentees_per_mentor=2)
+    pid = program.program_id
+    people = [person_event(f"apply-e{i}") for i in range(7)]
+    people += [person_event(f"apply-m{i}") for i in range(3)]
+    mentees = [enrollment_event(pid, p, "mentee", goals=["python"]) for p in people[:6]]
+    late = enrollment_event(pid, people[6], "mentee", goals=["python"])
+    mentors = [
+        enrollment_event(pid, p, "mentor", skills={"Python": 5 - i})
+        for i, p in enumerate(people[7:])
+    ]
+    async with sessions() as s, s.begin():
+        await domain.apply_program(s, org, program)
+        for p in people:
+            await domain.apply_person(s, org, p)
+        for e in mentees + mentors:
+            await domain.apply_enrollment(s, org, e)
+        run = await domain.create_run(s, org, pid, {"objective": "max_score"})
+    worker = RunWorker(sessions)
+    assert await worker.claim() == run.id
+    await worker.execute(run.id)
+    async with sessions() as s:
+        done = await s.get(MatchingRun, run.id)
+        assert done is not None and done.proposals is not None
+        proposals = done.proposals
+    assert len(proposals) == 6  # three mentors with two places each
+    first = mentors[0].enrollment_id
+    # A mentee proposed to another mentor withdraws.
+    gone = next(
+        uuid.UUID(p["mentee_enrollment_id"])
+        for p in proposals
+        if p["mentor_enrollment_id"] != str(first)
+    )
+    leaving = next(e for e in mentees if e.enrollment_id == gone)
+    async with sessions() as s, s.begin():
+        await domain.apply_enrollment(s, org, late)
+        await domain.create_match(s, org, pid, late.enrollment_id, first)
+        withdrawn = EnrollmentUpdatedV1(**{**leaving.model_dump(), "version": 2})
+        await domain.apply_enrollment(s, org, withdrawn, withdrawn=True)
+
+    async with sessions() as s, s.begin():
+        applied = await domain.apply_run(s, org, run.id)
+    reasons = {s["mentee_enrollment_id"]: s["reason"] for s in applied.skipped}
+    assert reasons[str(gone)] == "the mentee is no longer in the program's pool"
+    full = [r for r in reasons.values() if r == "the mentor has no open place any more"]
+    assert len(full) == 1 and len(applied.skipped) == 2 and len(applied.created) == 4
+
+    async with sessions() as s:
+        stored = {m.id: m for m in await s.scalars(select(Match).where(Match.run_id == run.id))}
+        open_per_mentor: dict[uuid.UUID, int] = {}
+        for m in await s.scalars(select(Match).where(Match.status.in_(("proposed", "active")))):
+            if m.program_id == pid:
+                open_per_mentor[m.mentor_enrollment_id] = (
+                    open_per_mentor.get(m.mentor_enrollment_id, 0) + 1
+                )
+        payloads = {
+            row.key: row.payload
+            for row in await s.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.key.in_([str(i) for i in stored]),
+                    OutboxMessage.event_type == "mentorbus.match.created.v1",
+                )
+            )
+        }
+    assert all(n <= 2 for n in open_per_mentor.values())  # never overbooked
+    assert open_per_mentor[first] == 2
+    assert [m["id"] for m in applied.created] == list(stored)  # inserted in score order
+    assert len(payloads) == len(stored)
+    for created in applied.created:
+        match = stored[created["id"]]
+        for column, value in created.items():
+            assert getattr(match, column) == value, column  # as made, after the round trip
+        envelope, data = parse_event(json.dumps(payloads[str(match.id)]))
+        assert data == events.match_state(match, MatchCreatedV1)
+        reference = make_event(data, source=events.SOURCE, orgid=str(org))
+        assert envelope == reference.model_copy(update={"id": envelope.id, "time": envelope.time})
+
+    async with sessions() as s, s.begin():
+        with pytest.raises(Conflict, match="was applied already"):
+            await domain.apply_run(s, org, run.id)
