@@ -94,6 +94,15 @@ class BulkResult:
     errors: list[FieldError] = field(default_factory=list)
     version: int | None = None
 
+    def as_json(self) -> dict[str, Any]:
+        """The wire form, built directly: `dataclasses.asdict` took ~3% of a bulk request."""
+        return {
+            "external_id": self.external_id,
+            "status": self.status,
+            "errors": [{"field": e.field, "message": e.message} for e in self.errors],
+            "version": self.version,
+        }
+
 
 @dataclass
 class _Valid:
