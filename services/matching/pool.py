@@ -40,6 +40,8 @@ MAX_CHAIN = 32
 
 @lru_cache(maxsize=1024)
 def _utc_offset(zone: str, day: date) -> float | None:
+    # `day` is only part of the cache key, so a cached offset expires when the date changes.
+    del day
     try:
         offset = datetime.now(ZoneInfo(zone)).utcoffset()
     except (ZoneInfoNotFoundError, ValueError):
