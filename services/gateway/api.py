@@ -112,12 +112,20 @@ async def _bounded_body(request: Request) -> bytes:
     return bytes(body)
 
 
-async def _forward(request: Request, caller: Caller, forwarder: Forwarder) -> Response:
+async def _forward(request: Request, session: SessionDep, forwarder: Forwarder) -> Response:
     path = request.url.path
     route = domain.resolve_route(path)
     if route is None:
         raise NotFound(f"no resource at {path}")
-    if route.scope == "organizations":
+    # A public route (a secret calendar-feed link) carries its own secret in the path.
+    caller = (
+        Caller(org_id=None, is_admin=False)
+        if route.public
+        else await authenticate(request, session)
+    )
+    if route.public:
+        pass
+    elif route.scope == "organizations":
         if not caller.is_admin and request.method != "GET":
             raise Forbidden("this operation needs the platform admin token")
     else:
@@ -171,12 +179,12 @@ async def docs() -> HTMLResponse:
 
 
 @router.api_route("/v1/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
-async def forward_v1(request: Request, caller: CallerDep, forwarder: ForwarderDep) -> Response:
+async def forward_v1(request: Request, session: SessionDep, forwarder: ForwarderDep) -> Response:
     """Everything under /v1 that the gateway does not answer itself."""
-    return await _forward(request, caller, forwarder)
+    return await _forward(request, session, forwarder)
 
 
 @router.api_route("/scim/v2/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
-async def forward_scim(request: Request, caller: CallerDep, forwarder: ForwarderDep) -> Response:
+async def forward_scim(request: Request, session: SessionDep, forwarder: ForwarderDep) -> Response:
     """SCIM 2.0 provisioning, answered by profiles."""
-    return await _forward(request, caller, forwarder)
+    return await _forward(request, session, forwarder)

@@ -20,33 +20,70 @@ KEY_PREFIX = "mbk"
 
 @dataclass(frozen=True)
 class Route:
-    """The service that owns a path, and the scope family guarding it."""
+    """The service that owns a path, and the scope family guarding it. A `public` route
+    needs no credentials (a secret calendar-feed link, which calendar apps fetch bare)."""
 
     service: str
     scope: str
+    public: bool = False
 
 
-# First match wins: the more specific sub-resources come before their parents.
-_ROUTES: list[tuple[re.Pattern[str], Route]] = [
-    (re.compile(pattern), Route(service, scope))
-    for pattern, service, scope in [
-        (r"^/v1/employees/[^/]+/(availability|calendar\.ics)$", "sessions", "sessions"),
-        (r"^/v1/employees(/[^/]+)?$", "profiles", "employees"),
-        (r"^/v1/employees/bulk$", "profiles", "employees"),
-        (r"^/scim/v2(/.*)?$", "profiles", "scim"),
-        (r"^/v1/organizations/[^/]+$", "profiles", "organizations"),
-        (r"^/v1/organizations$", "profiles", "organizations"),
-        (r"^/v1/programs/[^/]+/enrollments/[^/]+/suggestions$", "matching", "matching"),
-        (r"^/v1/programs/[^/]+/matching-runs$", "matching", "matching"),
-        (r"^/v1/programs/[^/]+/(analytics|tracks|outcomes)$", "feedback", "feedback"),
-        (r"^/v1/programs(/.*)?$", "profiles", "programs"),
-        (r"^/v1/matching-runs(/.*)?$", "matching", "matching"),
-        (r"^/v1/matches/[^/]+/slots$", "sessions", "sessions"),
-        (r"^/v1/matches/[^/]+/(track|agreement)(/.*)?$", "feedback", "feedback"),
-        (r"^/v1/matches(/.*)?$", "matching", "matching"),
-        (r"^/v1/sessions(/.*)?$", "sessions", "sessions"),
-        (r"^/v1/(feedback-requests|feedback|goals|tracks)(/.*)?$", "feedback", "feedback"),
-    ]
+_ID = r"[^/]+"  # one path segment: never a slash
+
+# Every public path, segment by segment (no open-ended suffixes, so a path cannot borrow
+# a sibling's scope). First match wins.
+_TABLE: list[tuple[str, str, str, bool]] = [
+    # profiles
+    (r"^/v1/organizations$", "profiles", "organizations", False),
+    (r"^/v1/organizations/{id}$", "profiles", "organizations", False),
+    (r"^/v1/employees$", "profiles", "employees", False),
+    (r"^/v1/employees/bulk$", "profiles", "employees", False),
+    (r"^/v1/employees/{id}$", "profiles", "employees", False),
+    (r"^/scim/v2(/{id}){0,2}/?$", "profiles", "scim", False),
+    (r"^/v1/programs$", "profiles", "programs", False),
+    (r"^/v1/programs/{id}$", "profiles", "programs", False),
+    (r"^/v1/programs/{id}/enrollments$", "profiles", "programs", False),
+    (r"^/v1/programs/{id}/enrollments/{id}$", "profiles", "programs", False),
+    # matching
+    (r"^/v1/programs/{id}/enrollments/{id}/suggestions$", "matching", "matching", False),
+    (r"^/v1/programs/{id}/matching-runs$", "matching", "matching", False),
+    (r"^/v1/programs/{id}/mentors$", "matching", "matching", False),
+    (r"^/v1/matching-runs/{id}$", "matching", "matching", False),
+    (r"^/v1/matching-runs/{id}/apply$", "matching", "matching", False),
+    (r"^/v1/matches$", "matching", "matching", False),
+    (r"^/v1/matches/{id}$", "matching", "matching", False),
+    (r"^/v1/matches/{id}/(accept|decline|end|complete)$", "matching", "matching", False),
+    (r"^/v1/groups/{id}$", "matching", "matching", False),
+    # sessions
+    (
+        r"^/v1/employees/{id}/(availability|calendar\.ics|calendar-feed)$",
+        "sessions",
+        "sessions",
+        False,
+    ),
+    (r"^/v1/calendar-feeds/{id}$", "sessions", "sessions", True),
+    (r"^/v1/matches/{id}/slots$", "sessions", "sessions", False),
+    (r"^/v1/groups/{id}/slots$", "sessions", "sessions", False),
+    (r"^/v1/sessions$", "sessions", "sessions", False),
+    (r"^/v1/sessions/{id}$", "sessions", "sessions", False),
+    (r"^/v1/sessions/{id}/(cancel|complete|no-show)$", "sessions", "sessions", False),
+    # feedback
+    (r"^/v1/programs/{id}/(analytics|at-risk|tracks|outcomes)$", "feedback", "feedback", False),
+    (r"^/v1/matches/{id}/(check-ins|track|agreement)$", "feedback", "feedback", False),
+    (r"^/v1/matches/{id}/track/steps/{id}/complete$", "feedback", "feedback", False),
+    (r"^/v1/matches/{id}/agreement/sign$", "feedback", "feedback", False),
+    (r"^/v1/feedback-requests$", "feedback", "feedback", False),
+    (r"^/v1/feedback-requests/{id}$", "feedback", "feedback", False),
+    (r"^/v1/feedback$", "feedback", "feedback", False),
+    (r"^/v1/feedback/{id}$", "feedback", "feedback", False),
+    (r"^/v1/goals$", "feedback", "feedback", False),
+    (r"^/v1/goals/{id}$", "feedback", "feedback", False),
+    (r"^/v1/tracks/{id}$", "feedback", "feedback", False),
+    (r"^/v1/tracks/{id}/copy$", "feedback", "feedback", False),
+]
+_ROUTES = [
+    (re.compile(pattern.replace("{id}", _ID)), Route(service, scope, public))
+    for pattern, service, scope, public in _TABLE
 ]
 
 SCOPE_FAMILIES = ("employees", "scim", "programs", "matching", "sessions", "feedback", "webhooks")
@@ -59,7 +96,7 @@ KNOWN_SCOPES = frozenset(
 def resolve_route(path: str) -> Route | None:
     """The owner of a public path, or None if no service serves it."""
     for pattern, route in _ROUTES:
-        if pattern.match(path):
+        if pattern.fullmatch(path):
             return route
     return None
 

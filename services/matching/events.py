@@ -79,14 +79,14 @@ HANDLERS: dict[type[EventData], Handler] = {
 
 def match_state(match: Match | Mapping[str, Any], event: type[MatchState]) -> MatchState:
     """The event of a match's state (a stored match, or the values of one being inserted)."""
-    values = match if isinstance(match, Mapping) else {f: getattr(match, f) for f in _FIELDS}
+    values = match if isinstance(match, Mapping) else {f: getattr(match, f, None) for f in _FIELDS}
     return event(match_id=values["id"], **{f: values.get(f) for f in _FIELDS if f != "id"})
 
 
 _FIELDS = (
     "id", "program_id", "version", "mentee_enrollment_id", "mentor_enrollment_id",
     "mentee_person_id", "mentor_person_id", "mentee_external_id", "mentor_external_id",
-    "status", "score", "end_reason",
+    "status", "score", "end_reason", "group_id",
 )  # fmt: skip
 
 

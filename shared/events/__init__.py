@@ -28,6 +28,16 @@ from shared.events.matches import (
 from shared.events.organizations import OrganizationCreatedV1
 from shared.events.people import PersonDeactivatedV1, PersonState, PersonUpsertedV1
 from shared.events.programs import ProgramCreatedV1, ProgramState, ProgramUpdatedV1
+from shared.events.sessions import (
+    SessionCancelledV1,
+    SessionCompletedV1,
+    SessionNoShowV1,
+    SessionParticipant,
+    SessionReminderDueV1,
+    SessionRescheduledV1,
+    SessionScheduledV1,
+    SessionState,
+)
 from shared.events.topics import ALL_TOPICS, Topic, dead_letter_topic
 
 __all__ = [
@@ -51,6 +61,14 @@ __all__ = [
     "ProgramCreatedV1",
     "ProgramState",
     "ProgramUpdatedV1",
+    "SessionCancelledV1",
+    "SessionCompletedV1",
+    "SessionNoShowV1",
+    "SessionParticipant",
+    "SessionReminderDueV1",
+    "SessionRescheduledV1",
+    "SessionScheduledV1",
+    "SessionState",
     "Skill",
     "Topic",
     "UnknownEventType",

@@ -21,6 +21,8 @@ class MatchState(EventData):
     status: str  # proposed | active | declined | ended | completed
     score: float | None = None
     end_reason: str | None = None
+    # Group format: every member's match in one circle carries the circle's id.
+    group_id: uuid.UUID | None = None
 
     def aggregate_id(self) -> str:
         return str(self.match_id)
