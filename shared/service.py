@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import consistency
 from shared.consumer import EventConsumer, Handler
 from shared.db import (
     SHARED_MIGRATIONS,
@@ -157,6 +158,7 @@ def create_service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        consistency.configure(settings.projection_wait_seconds)
         await ensure_database(settings.database_url)
         await migrate(settings.database_url, SHARED_MIGRATIONS, migrations)
         engine = make_engine(settings.database_url, settings.database_pool_size)

@@ -39,6 +39,9 @@ class ServiceSettings(BaseSettings):
     # Published outbox rows and inbox records older than this are deleted.
     message_retention_hours: int = 168
     consumer_max_attempts: int = 5
+    # Read-your-writes: how long a lookup of an id owned by another service waits for this
+    # service's projection to catch up before answering 404 (shared/consistency.py).
+    projection_wait_seconds: float = 5.0
 
     @model_validator(mode="after")
     def _default_database_url(self) -> "ServiceSettings":
