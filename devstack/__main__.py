@@ -23,7 +23,12 @@ def main() -> int:
         print("starting Kafka-protocol broker (Tansu) on 127.0.0.1:9092 ...", flush=True)
         broker.start()
         bootstrap = broker.bootstrap_servers
-    stack = Stack(bootstrap_servers=bootstrap, admin_token=admin_token, log_dir=log_dir)
+    stack = Stack(
+        bootstrap_servers=bootstrap,
+        admin_token=admin_token,
+        log_dir=log_dir,
+        embedded_broker=broker is not None,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

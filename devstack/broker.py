@@ -63,15 +63,24 @@ def _boto_credentials() -> dict[str, str]:
 class Broker:
     """One Tansu broker on 127.0.0.1:`port`: in memory, or on `s3` when given."""
 
-    def __init__(self, log_dir: Path, port: int | None = None, s3: S3Server | None = None) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        port: int | None = None,
+        s3: S3Server | None = None,
+        advertised_port: int | None = None,
+    ) -> None:
         self.port = port or free_port()
-        self.bootstrap_servers = f"127.0.0.1:{self.port}"
+        # Clients reconnect to the advertised address: a proxy in front advertises itself.
+        advertised = advertised_port or self.port
+        self.bootstrap_servers = f"127.0.0.1:{advertised}"
         url = f"tcp://127.0.0.1:{self.port}"
         storage = f"s3://{s3.bucket}/" if s3 else "memory://tansu/"
         env = {**S3_ENV, "AWS_ENDPOINT": s3.endpoint} if s3 else {}
         self._process = ChildProcess(
             "broker",
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [tansu_binary(), "broker", "--listener-url", url,
+             "--advertised-listener-url", f"tcp://127.0.0.1:{advertised}",
              "--storage-engine", storage],
             env,
             log_dir,

@@ -1,5 +1,6 @@
 """The five services as uvicorn processes, wired to one broker and one PostgreSQL."""
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,12 +15,22 @@ DEFAULT_PORTS = {
     "feedback": 8004,
 }
 
-# Fast consumer-group joins on Tansu (~2 s instead of ~20 s); Apache Kafka would refuse
-# such a short session timeout, so these are local-run and test settings only.
+# Fast consumer-group joins on the embedded Tansu broker (~2 s instead of ~20 s). Apache
+# Kafka refuses session timeouts under its group.min.session.timeout.ms (6000 by default),
+# so these apply only when the stack runs its own embedded broker, and never override a
+# value the user set in the environment.
 FAST_GROUP_ENV = {
     "MENTORBUS_KAFKA_SESSION_TIMEOUT_MS": "3000",
     "MENTORBUS_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
 }
+
+
+def group_join_defaults(embedded_broker: bool) -> dict[str, str]:
+    """The consumer-group settings the local run adds: fast joins on the embedded broker
+    only, and only for variables the user has not set."""
+    if not embedded_broker:
+        return {}
+    return {name: value for name, value in FAST_GROUP_ENV.items() if name not in os.environ}
 
 
 @dataclass
@@ -29,6 +40,8 @@ class Stack:
     bootstrap_servers: str
     admin_token: str
     log_dir: Path
+    # Whether the broker is the embedded one (devstack's Tansu): only then fast joins.
+    embedded_broker: bool = True
     database_prefix: str = "mentorbus"
     postgres_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432"
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
@@ -51,7 +64,7 @@ class Stack:
     def env(self, service: str) -> dict[str, str]:
         """The environment a service runs with."""
         env = {
-            **FAST_GROUP_ENV,
+            **group_join_defaults(self.embedded_broker),
             "MENTORBUS_SERVICE_NAME": service,
             "MENTORBUS_DATABASE_URL": self.database_url(service),
             "MENTORBUS_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
@@ -61,9 +74,12 @@ class Stack:
         }
         return env
 
-    def start(self, timeout: float = 90.0) -> None:
-        """Start every service and wait until each answers /readyz."""
-        for service in SERVICES:
+    def start(
+        self, timeout: float = 90.0, services: tuple[str, ...] = SERVICES, wait: bool = True
+    ) -> None:
+        """Start `services` (all five by default) and, if `wait`, wait until each answers
+        /readyz."""
+        for service in services:
             process = ChildProcess(
                 service,
                 python_command(
@@ -75,6 +91,8 @@ class Stack:
             )  # fmt: skip
             process.start()
             self.processes[service] = process
+        if not wait:
+            return
         for service, process in self.processes.items():
             try:
                 wait_for_http(f"{self.url(service)}/readyz", timeout, process.process)

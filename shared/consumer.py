@@ -22,7 +22,7 @@ from shared.events import CloudEvent, EventData, parse_event
 from shared.events.envelope import UnknownEventType
 from shared.events.topics import dead_letter_topic
 from shared.inbox import claim_event, claim_events
-from shared.kafka import EventPublisher, OutgoingRecord, make_consumer
+from shared.kafka import EventPublisher, OutgoingRecord, fatal_broker_error, make_consumer
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,15 @@ EVENTS_CONSUMED = Counter(
     "Events taken off Kafka, by outcome (handled, duplicate, skipped, dead_lettered)",
     ["service", "consumer", "outcome"],
 )
+
+BROKER_REFUSALS = Counter(
+    "mentorbus_kafka_fatal_errors_total",
+    "Broker refusals that no retry with the same configuration fixes, by error",
+    ["service", "consumer", "error"],
+)
+
+# After a refusal the consumer retries this rarely (the broker may be reconfigured).
+_REFUSED_RETRY_SECONDS = 30.0
 
 # Failures that say "the database is away", not "this event is bad": retried without limit.
 _TRANSIENT = (OSError, ConnectionError, OperationalError, InterfaceError, TimeoutError)
@@ -75,6 +84,21 @@ class EventConsumer:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Readiness: set once the group has assigned this member its partitions; a fatal
+        # refusal by the broker says why the member cannot join.
+        self.joined = False
+        self.refusal: str | None = None
+
+    @property
+    def not_ready_reason(self) -> str | None:
+        """Why this member is not consuming (None once it has joined its group)."""
+        if self.joined:
+            return None
+        return self.refusal or f"consumer group {self.group_id} not joined yet"
+
+    def _on_assigned(self) -> None:
+        self.joined = True
+        self.refusal = None
 
     def start(self) -> None:
         """Start polling in a background thread bound to the running event loop."""
@@ -93,7 +117,9 @@ class EventConsumer:
         backoff = 0.5
         while not self._stopping.is_set():
             try:
-                consumer = make_consumer(self._settings, self.group_id, self.topics)
+                consumer = make_consumer(
+                    self._settings, self.group_id, self.topics, self._on_assigned
+                )
             except Exception as exc:
                 log.warning("consumer %s cannot connect (%s)", self.group_id, exc)
                 self._stopping.wait(backoff)
@@ -104,14 +130,30 @@ class EventConsumer:
                 self._consume(consumer)
             except _Stopping:
                 pass
-            except Exception:
-                log.exception("consumer %s failed; reconnecting", self.group_id)
-                self._stopping.wait(1.0)
+            except Exception as exc:
+                self.joined = False
+                hint = fatal_broker_error(exc)
+                if hint is None:
+                    log.exception("consumer %s failed; reconnecting", self.group_id)
+                    self._stopping.wait(1.0)
+                else:
+                    self._refused(hint)
             finally:
                 try:
                     consumer.close(autocommit=False)
                 except Exception:
                     log.debug("closing consumer failed", exc_info=True)
+
+    def _refused(self, hint: str) -> None:
+        """The broker refuses this member for good: say so once, loudly, then retry rarely
+        and quietly (the broker may be reconfigured meanwhile)."""
+        if self.refusal != hint:
+            log.error("consumer %s refused by the broker: %s", self.group_id, hint)
+            BROKER_REFUSALS.labels(
+                self._settings.service_name, self.group_id, hint.split(":", 1)[0]
+            ).inc()
+        self.refusal = hint
+        self._stopping.wait(_REFUSED_RETRY_SECONDS)
 
     def _consume(self, consumer: Any) -> None:
         while not self._stopping.is_set():

@@ -6,11 +6,12 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -29,6 +30,59 @@ class OutgoingRecord:
     key: str
     value: Any
     headers: Sequence[tuple[str, bytes]] = ()
+
+
+def client_security(settings: ServiceSettings) -> dict[str, Any]:
+    """The TLS/SASL options every client (producer, consumer, admin) connects with, from
+    `MENTORBUS_KAFKA_SECURITY_PROTOCOL`, `..._SASL_*` and `..._SSL_*` settings."""
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_sasl_mechanism:
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        value = getattr(settings, f"kafka_{name}")
+        if value:
+            options[name] = value
+    return options
+
+
+# Errors that retrying with the same configuration can never fix, with what to change.
+_FATAL_HINTS: dict[type[Exception], str] = {
+    kafka_errors.InvalidSessionTimeoutError: (
+        "the broker refuses the consumer session timeout: set "
+        "MENTORBUS_KAFKA_SESSION_TIMEOUT_MS within the broker's group.min/max.session.timeout.ms "
+        "(Apache Kafka's defaults: 6000-1800000) and restart"
+    ),
+    kafka_errors.GroupAuthorizationFailedError: (
+        "the broker denies this consumer group: grant the credentials READ on the group"
+    ),
+    kafka_errors.TopicAuthorizationFailedError: (
+        "the broker denies a topic: grant the credentials access to the mentorbus.* topics"
+    ),
+    kafka_errors.ClusterAuthorizationFailedError: (
+        "the broker denies a cluster operation: grant the credentials the cluster ACLs needed"
+    ),
+    kafka_errors.SaslAuthenticationFailedError: (
+        "SASL authentication failed: check MENTORBUS_KAFKA_SASL_USERNAME/_PASSWORD/_MECHANISM"
+    ),
+    kafka_errors.UnsupportedSaslMechanismError: (
+        "the broker does not offer this SASL mechanism: change MENTORBUS_KAFKA_SASL_MECHANISM"
+    ),
+    kafka_errors.UnsupportedVersionError: (
+        "the broker does not support a protocol version this client needs: use a broker "
+        "compatible with Apache Kafka 2.x or newer"
+    ),
+}
+
+
+def fatal_broker_error(exc: BaseException) -> str | None:
+    """What to change, if `exc` is an error the broker will answer again on every retry
+    with the same configuration (None for errors worth retrying)."""
+    for error_type, hint in _FATAL_HINTS.items():
+        if isinstance(exc, error_type):
+            return f"{type(exc).__name__}: {hint}"
+    return None
 
 
 def _serialize(value: Any) -> bytes:
@@ -61,6 +115,7 @@ class EventPublisher:
                 request_timeout_ms=s.kafka_request_timeout_ms,
                 delivery_timeout_ms=s.kafka_delivery_timeout_ms,
                 max_block_ms=s.kafka_request_timeout_ms,
+                **client_security(s),
             )
         return self._producer
 
@@ -101,11 +156,28 @@ class EventPublisher:
                 self._producer = None
 
 
-def make_consumer(settings: ServiceSettings, group_id: str, topics: Sequence[str]) -> KafkaConsumer:
+class _AssignmentWatch(ConsumerRebalanceListener):
+    def __init__(self, on_assigned: Callable[[], None]) -> None:
+        self._on_assigned = on_assigned
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self._on_assigned()
+
+
+def make_consumer(
+    settings: ServiceSettings,
+    group_id: str,
+    topics: Sequence[str],
+    on_assigned: Callable[[], None] | None = None,
+) -> KafkaConsumer:
     """A consumer-group member with manual offset commits, starting new groups at the
-    beginning so no event published before the group existed is missed."""
-    return KafkaConsumer(
-        *topics,
+    beginning so no event published before the group existed is missed. `on_assigned`
+    runs (in the polling thread) each time the group hands it its partitions, which is
+    when it has truly joined."""
+    consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_servers,
         group_id=group_id,
         client_id=f"mentorbus-{settings.service_name}",
@@ -118,7 +190,11 @@ def make_consumer(settings: ServiceSettings, group_id: str, topics: Sequence[str
         ),
         max_poll_records=500,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        **client_security(settings),
     )
+    listener = _AssignmentWatch(on_assigned) if on_assigned else None
+    consumer.subscribe(list(topics), listener=listener)
+    return consumer
 
 
 def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> None:
@@ -127,6 +203,7 @@ def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> None:
         bootstrap_servers=settings.kafka_servers,
         client_id=f"mentorbus-{settings.service_name}-admin",
         request_timeout_ms=settings.kafka_request_timeout_ms,
+        **client_security(settings),
     )
     try:
         missing = set(topics) - set(admin.list_topics())

@@ -100,9 +100,17 @@ def operations_router() -> APIRouter:
 
     @router.get("/readyz", response_model=None)
     async def readyz(request: Request) -> dict[str, Any] | JSONResponse:
-        """Readiness: this service's database and the broker answer."""
+        """Readiness: this service's database and the broker answer, and its consumer (if
+        it has one) has joined its group."""
         settings: ServiceSettings = request.app.state.settings
+        consumer: EventConsumer | None = request.app.state.consumer
         checks = {"database": False, "broker": await broker_reachable(settings)}
+        reasons: list[str] = []
+        if consumer is not None:
+            reason = consumer.not_ready_reason
+            checks["consumer"] = reason is None
+            if reason:
+                reasons.append(reason)
         try:
             async with request.app.state.sessionmaker() as session:
                 await session.execute(text("SELECT 1"))
@@ -112,7 +120,8 @@ def operations_router() -> APIRouter:
         if all(checks.values()):
             return {"status": "ready", "checks": checks}
         failing = ", ".join(k for k, ok in checks.items() if not ok)
-        response = problem(503, "Service unavailable", f"not ready: {failing}")
+        detail = "; ".join([f"not ready: {failing}", *reasons])
+        response = problem(503, "Service unavailable", detail)
         response.headers["Retry-After"] = "1"
         return response
 

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,11 +24,20 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_topic_partitions: int = 3
     kafka_replication_factor: int = 1
-    # Apache Kafka refuses session timeouts under 6 s by default; the local run and the
-    # tests lower both (3000/300) to join consumer groups in ~2 s instead of ~20 s.
+    # Apache Kafka refuses session timeouts under 6 s by default; with the embedded broker
+    # only, the local run and the tests lower both (3000/300) to join groups in ~2 s.
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 1_000
     kafka_request_timeout_ms: int = 10_000
+    # Production clusters: PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL, a SASL mechanism
+    # (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) with its credentials, and TLS files.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
     # How long a fetch may wait for new records. Apache Kafka answers as soon as a record
     # arrives; Tansu was seen holding fetches for the full wait, so keep it short.
     kafka_fetch_max_wait_ms: int = 100

@@ -5,6 +5,7 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -14,7 +15,7 @@ import pytest
 from devstack.broker import Broker
 from devstack.stack import SERVICES, Stack
 from shared.db import SHARED_MIGRATIONS, asyncpg_dsn, drop_database, ensure_database, migrate
-from tests.helpers import create_org
+from tests.helpers import EXTERNAL_BROKER, create_org
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 RUN_ID = secrets.token_hex(3)
@@ -26,9 +27,21 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("logs")
 
 
+@dataclass(frozen=True)
+class ExternalBroker:
+    """A Kafka-protocol broker the suite did not start (named by the environment)."""
+
+    bootstrap_servers: str
+
+
 @pytest.fixture(scope="session")
-def broker(log_dir: Path) -> Iterator[Broker]:
-    """One in-memory broker for the session (outage tests start their own)."""
+def broker(log_dir: Path) -> Iterator[Broker | ExternalBroker]:
+    """One broker for the session: the embedded in-memory Tansu, or the one named by
+    `MENTORBUS_TEST_KAFKA_BOOTSTRAP_SERVERS` (e.g. Apache Kafka in a CI that has it).
+    Outage tests always start embedded brokers of their own, which they can stop."""
+    if EXTERNAL_BROKER:
+        yield ExternalBroker(EXTERNAL_BROKER)
+        return
     b = Broker(log_dir)
     b.start()
     yield b
@@ -46,10 +59,11 @@ async def scratch_db() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def stack(broker: Broker, log_dir: Path) -> Iterator[Stack]:
+def stack(broker: Broker | ExternalBroker, log_dir: Path) -> Iterator[Stack]:
     """The five services as processes, on free ports, with throwaway databases."""
     s = Stack.on_free_ports(
         bootstrap_servers=broker.bootstrap_servers,
+        embedded_broker=isinstance(broker, Broker),
         admin_token=secrets.token_urlsafe(32),
         log_dir=log_dir,
         database_prefix=f"mbtest_{RUN_ID}",
