@@ -1,21 +1,54 @@
-"""What sessions consumes (it will publish `session.*`)."""
+"""What sessions consumes (`person.*`, `match.*`: its projections, and cancellations when
+a match closes or a person leaves) and what it publishes (`session.*`, in `store.publish`
+and `reminders`, through the outbox in the same transaction as the change)."""
 
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.sessions import domain
+from services.sessions import people, reactions
 from shared.consumer import Handler
-from shared.events import CloudEvent, EventData, PersonDeactivatedV1, PersonUpsertedV1
+from shared.events import (
+    CloudEvent,
+    EventData,
+    MatchAcceptedV1,
+    MatchCompletedV1,
+    MatchCreatedV1,
+    MatchDeclinedV1,
+    MatchEndedV1,
+    PersonDeactivatedV1,
+    PersonUpsertedV1,
+)
+from shared.events.matches import MatchState
 from shared.events.people import PersonState
 
 
 async def on_person(session: AsyncSession, event: CloudEvent, person: PersonState) -> None:
-    """A person changed or left: update who can be scheduled."""
-    await domain.apply_person(session, uuid.UUID(event.orgid), person)
+    """A person changed or left: update who can be scheduled; an offboarding cancels
+    their future sessions."""
+    org_id = uuid.UUID(event.orgid)
+    await people.apply_person(session, org_id, person)
+    if isinstance(person, PersonDeactivatedV1) or person.employment_status == "inactive":
+        await reactions.person_offboarded(session, org_id, person.external_id)
+
+
+async def on_match(session: AsyncSession, event: CloudEvent, match: MatchState) -> None:
+    """A match changed: keep its people and status; ended or declined cancels its future
+    sessions (only if this event is the newest we have seen of it)."""
+    org_id = uuid.UUID(event.orgid)
+    changed = await people.apply_match(session, org_id, match)
+    if changed and match.status in reactions.ENDED:
+        await reactions.match_closed(
+            session, org_id, match.match_id, match.group_id, match.mentee_external_id, match.status
+        )
 
 
 HANDLERS: dict[type[EventData], Handler] = {
     PersonUpsertedV1: on_person,
     PersonDeactivatedV1: on_person,
+    MatchCreatedV1: on_match,
+    MatchAcceptedV1: on_match,
+    MatchDeclinedV1: on_match,
+    MatchEndedV1: on_match,
+    MatchCompletedV1: on_match,
 }

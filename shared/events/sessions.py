@@ -2,9 +2,11 @@
 
 A session is one-off, or a series (`rrule`, RFC 5545). Events about one occurrence of a
 series (completed, no-show, cancelled, rescheduled, reminder due) name it by
-`occurrence_starts_at`, the occurrence's original start; events about the whole session
-leave it `None`. Every event carries the session's full state and participants, so
-consumers (feedback, matching, webhooks) never call back.
+`occurrence_starts_at`, the occurrence's original start, and then carry that occurrence's
+own `starts_at`, `duration_minutes` and `status`; events about the whole session leave it
+`None`. One-off sessions name their single occurrence too, so a consumer that counts
+completed occurrences treats both alike. Every event carries the session's full state
+and participants, so consumers (feedback, matching, webhooks) never call back.
 """
 
 import uuid
@@ -43,6 +45,10 @@ class SessionState(EventData):
     # The occurrence of a series this event is about (its original start), if any.
     occurrence_starts_at: datetime | None = None
     reason: str | None = None
+    # What the change covers: "session" (all of it), "occurrence" (the one named by
+    # `occurrence_starts_at`) or "following" (that one and every later one).
+    scope: str | None = None
+    time_zone: str | None = None
 
     def aggregate_id(self) -> str:
         return str(self.session_id)
