@@ -20,6 +20,20 @@ from tests.helpers import EXTERNAL_BROKER, create_org
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 RUN_ID = secrets.token_hex(3)
 
+# Webhooks to the tests' loopback receivers, with retries in fractions of a second and a
+# webhook disabled after 4 failures in a row (production: about a day of them).
+WEBHOOK_TEST_ENV = {
+    "MENTORBUS_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+    "MENTORBUS_WEBHOOK_ALLOW_HTTP": "true",
+    "MENTORBUS_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+    "MENTORBUS_WEBHOOK_RETRY_MAX_DELAY_SECONDS": "1",
+    "MENTORBUS_WEBHOOK_MAX_ATTEMPTS": "6",
+    "MENTORBUS_WEBHOOK_DISABLE_AFTER_FAILURES": "4",
+    "MENTORBUS_WEBHOOK_DISABLE_AFTER_SECONDS": "0",
+    "MENTORBUS_WEBHOOK_IDLE_POLL_SECONDS": "0.2",
+    "MENTORBUS_WEBHOOK_TIMEOUT_SECONDS": "3",
+}
+
 
 @pytest.fixture(scope="session")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -67,6 +81,7 @@ def stack(broker: Broker | ExternalBroker, log_dir: Path) -> Iterator[Stack]:
         admin_token=secrets.token_urlsafe(32),
         log_dir=log_dir,
         database_prefix=f"mbtest_{RUN_ID}",
+        extra_env=WEBHOOK_TEST_ENV,
     )
     try:
         s.start()

@@ -6,7 +6,9 @@ import fastapi_offline
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from services.gateway import webhooks
 from services.gateway.api import DOCS_ASSETS_URL, router
+from services.gateway.asyncapi import router as asyncapi_router
 from services.gateway.events import HANDLERS
 from services.gateway.forwarding import Forwarder
 from services.gateway.settings import GatewaySettings
@@ -22,13 +24,16 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def open_forwarder(app: FastAPI) -> None:
         app.state.forwarder = Forwarder(settings)
         await app.state.forwarder.start()
+        await webhooks.app.start(app, settings)
 
     async def close_forwarder(app: FastAPI) -> None:
+        await webhooks.app.stop(app)
         await app.state.forwarder.close()
 
     app = create_service_app(
         settings=settings,
-        routers=[router],
+        # Before `router`: its catch-all would otherwise forward /v1/webhooks.
+        routers=[webhooks.api.router, asyncapi_router, router],
         migrations=Path(__file__).parent / "migrations",
         handlers=HANDLERS,
         on_startup=open_forwarder,

@@ -1,6 +1,8 @@
-"""What the gateway consumes: nothing yet (webhook deliveries will consume events)."""
+"""What the gateway consumes: every registered event type, for webhook deliveries."""
 
+from services.gateway.webhooks.domain import record_deliveries
 from shared.consumer import Handler
-from shared.events import EventData
+from shared.events import EventData, event_models
 
-HANDLERS: dict[type[EventData], Handler] = {}
+# Every type: a webhook may subscribe to any of them (new types join on registration).
+HANDLERS: dict[type[EventData], Handler] = dict.fromkeys(event_models(), record_deliveries)

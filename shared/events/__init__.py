@@ -14,6 +14,7 @@ from shared.events.envelope import (
     EventData,
     UnknownEventType,
     event_model,
+    event_models,
     make_event,
     parse_event,
 )
@@ -50,6 +51,7 @@ from shared.events.sessions import (
     SessionState,
 )
 from shared.events.topics import ALL_TOPICS, Topic, dead_letter_topic
+from shared.events.webhooks import WebhookDisabledV1
 
 __all__ = [
     "ALL_TOPICS",
@@ -92,8 +94,10 @@ __all__ = [
     "Skill",
     "Topic",
     "UnknownEventType",
+    "WebhookDisabledV1",
     "dead_letter_topic",
     "event_model",
+    "event_models",
     "make_event",
     "parse_event",
 ]

@@ -71,6 +71,11 @@ def event_model(event_type: str) -> type[EventData]:
         raise UnknownEventType(event_type) from None
 
 
+def event_models() -> list[type[EventData]]:
+    """Every registered event model, ordered by type (import `shared.events` first)."""
+    return [_REGISTRY[t] for t in sorted(_REGISTRY)]
+
+
 def make_event(data: EventData, *, source: str, orgid: uuid.UUID | str) -> CloudEvent:
     """Wrap typed data in a new envelope."""
     return CloudEvent(

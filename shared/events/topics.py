@@ -13,6 +13,7 @@ class Topic(StrEnum):
     MATCHES = "mentorbus.matches"
     SESSIONS = "mentorbus.sessions"
     FEEDBACK = "mentorbus.feedback"
+    WEBHOOKS = "mentorbus.webhooks"
 
 
 ALL_TOPICS: tuple[str, ...] = tuple(t.value for t in Topic)
