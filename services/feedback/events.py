@@ -5,7 +5,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback import domain
-from shared.consumer import Handler
+from shared.consumer import Handler, batched
 from shared.events import CloudEvent, EventData, PersonDeactivatedV1, PersonUpsertedV1
 from shared.events.people import PersonState
 
@@ -16,6 +16,6 @@ async def on_person(session: AsyncSession, event: CloudEvent, person: PersonStat
 
 
 HANDLERS: dict[type[EventData], Handler] = {
-    PersonUpsertedV1: on_person,
-    PersonDeactivatedV1: on_person,
+    PersonUpsertedV1: batched(domain.apply_people),
+    PersonDeactivatedV1: batched(domain.apply_people),
 }
