@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -30,6 +30,29 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Handler = Callable[[AsyncSession, CloudEvent, Any], Awaitable[None]]
+BatchFunction = Callable[[AsyncSession, list[tuple[CloudEvent, Any]]], Awaitable[None]]
+
+
+class BatchHandler:
+    """A handler that applies many events in one go (set-based SQL: one statement per
+    table for the whole batch instead of one per event). Registered like any handler;
+    called alone it applies a batch of one. The consumer hands it every consecutive
+    claimed event of a partition batch that maps to the same function, in order."""
+
+    def __init__(self, apply: BatchFunction) -> None:
+        self.apply = apply
+        self.__name__ = getattr(apply, "__name__", "batch_handler")
+        self.__doc__ = apply.__doc__
+
+    async def __call__(self, session: AsyncSession, event: CloudEvent, data: Any) -> None:
+        """Apply one event (the one-by-one retry path)."""
+        await self.apply(session, [(event, data)])
+
+
+def batched(apply: BatchFunction) -> BatchHandler:
+    """Register `apply(session, [(envelope, data), ...])` as a handler (see BatchHandler)."""
+    return BatchHandler(apply)
+
 
 EVENTS_CONSUMED = Counter(
     "mentorbus_events_consumed_total",
@@ -241,6 +264,7 @@ class EventConsumer:
         """All-or-nothing: if any handler raises, the batch rolls back and the caller
         falls back to one event at a time (failures are rare; commits are not)."""
         outcomes: list[str] = []
+        run: list[_Parsed] = []  # consecutive events of one batch handler, not applied yet
         async with self._sessionmaker() as session, session.begin():
             claimed = await claim_events(
                 session, self.group_id, [(i.envelope.id, i.envelope.type) for i in items]
@@ -250,8 +274,16 @@ class EventConsumer:
                     outcomes.append("duplicate")
                     continue
                 claimed.discard(item.envelope.id)  # the same event twice in one batch
-                await item.handler(session, item.envelope, item.data)
                 outcomes.append("handled")
+                handler = item.handler
+                if isinstance(handler, BatchHandler):
+                    if run and cast(BatchHandler, run[0].handler).apply is not handler.apply:
+                        await _flush(session, run)
+                    run.append(item)
+                    continue
+                await _flush(session, run)
+                await handler(session, item.envelope, item.data)
+            await _flush(session, run)
         return outcomes
 
     def _dead_letter(self, record: Any, error: str) -> None:
@@ -282,3 +314,13 @@ class EventConsumer:
 
     def _count(self, outcome: str) -> None:
         EVENTS_CONSUMED.labels(self._settings.service_name, self.group_id, outcome).inc()
+
+
+async def _flush(session: AsyncSession, run: list[_Parsed]) -> None:
+    """Apply a run of events of one batch handler, then empty the run."""
+    if not run:
+        return
+    handler = run[0].handler
+    assert isinstance(handler, BatchHandler)
+    await handler.apply(session, [(i.envelope, i.data) for i in run])
+    run.clear()

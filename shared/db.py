@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import DateTime, MetaData, Table, func
+from pydantic_core import to_json
+from sqlalchemy import DateTime, MetaData, Table, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -153,3 +155,60 @@ def _upsert_newer_statement(table: Table, columns: tuple[str, ...]) -> Any:
         set_={k: statement.excluded[k] for k in columns if k not in keys},
         where=table.c.version < statement.excluded.version,
     ).returning(*table.primary_key.columns)
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The session's own asyncpg connection (same transaction), for set-based statements
+    that skip SQLAlchemy's per-value processing. Pending ORM changes are flushed first."""
+    await session.flush()
+    connection = await session.connection()
+    raw: Any = (await connection.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():
+        # SQLAlchemy sends BEGIN lazily, with its first statement: without one, plain SQL
+        # here would run outside the session's transaction (autocommit) and survive its
+        # rollback.
+        await session.execute(select(1))
+    return raw
+
+
+async def upsert_newer_many(
+    session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]
+) -> list[Any]:
+    """`upsert_newer` for many rows in one statement (a consumer's batch of events).
+
+    Every row has the same keys. Where a batch holds several rows for one primary key the
+    newest version wins (one statement may touch a row only once). Returns the primary
+    keys (the first key column) of the rows that changed.
+    """
+    if not rows:
+        return []
+    table = cast(Table, model.__table__)
+    keys = [c.name for c in table.primary_key.columns]
+    newest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = tuple(row[k] for k in keys)
+        seen = newest.get(key)
+        if seen is None or seen["version"] < row["version"]:
+            newest[key] = row
+    statement = _upsert_newer_many_statement(table, tuple(rows[0]))
+    conn = await driver_connection(session)
+    # One JSON document for the whole batch: pydantic-core encodes it (UUIDs, dates) in
+    # Rust, and PostgreSQL splits it into rows; no per-value parameter binding.
+    found = await conn.fetch(statement, to_json(list(newest.values())).decode())
+    return [r[0] for r in found]
+
+
+@functools.cache
+def _upsert_newer_many_statement(table: Table, columns: tuple[str, ...]) -> str:
+    dialect = postgresql.dialect()
+    keys = [c.name for c in table.primary_key.columns]
+    types = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=dialect)}' for c in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in keys)
+    return (
+        f'INSERT INTO "{table.name}" ({names}) SELECT {names} '
+        f"FROM jsonb_to_recordset($1::text::jsonb) AS r({types}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
+        f'WHERE "{table.name}".version < EXCLUDED.version '
+        f'RETURNING "{table.name}"."{keys[0]}"'
+    )

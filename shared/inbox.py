@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import Base, utcnow
+from shared.db import Base, driver_connection, utcnow
 
 
 class InboxMessage(Base):
@@ -43,16 +43,17 @@ async def claim_events(
     not handled before (the others are redeliveries)."""
     if not events:
         return set()
-    now = utcnow()
-    result = await session.execute(
-        insert(InboxMessage)
-        .values(
-            [
-                {"consumer": consumer, "event_id": i, "event_type": t, "handled_at": now}
-                for i, t in events
-            ]
-        )
-        .on_conflict_do_nothing()
-        .returning(InboxMessage.event_id)
+    conn = await driver_connection(session)
+    # Arrays, not a multi-row VALUES: no per-value statement building for 500 events.
+    rows = await conn.fetch(
+        _CLAIM_MANY, consumer, [i for i, _ in events], [t for _, t in events], utcnow()
     )
-    return set(result.scalars())
+    return {uuid.UUID(str(r[0])) for r in rows}
+
+
+_CLAIM_MANY = """
+    INSERT INTO inbox_message (consumer, event_id, event_type, handled_at)
+    SELECT $1, e.id, e.type, $4 FROM unnest($2::uuid[], $3::text[]) AS e(id, type)
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+"""

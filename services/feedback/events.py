@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback import domain, feedback_requests, projections
 from services.feedback.settings import FeedbackSettings
-from shared.consumer import Handler
+from shared.consumer import Handler, batched
 from shared.events import (
     CloudEvent,
     EnrollmentCreatedV1,
@@ -33,7 +33,6 @@ from shared.events import (
 )
 from shared.events.enrollments import EnrollmentState
 from shared.events.matches import MatchState
-from shared.events.people import PersonState
 from shared.events.programs import ProgramState
 from shared.events.sessions import SessionState
 
@@ -44,11 +43,6 @@ SOURCE = "mentorbus/feedback"
 def _request_expiry() -> timedelta:
     # Handlers keep the shared one-signature contract, so they read the setting here.
     return timedelta(hours=FeedbackSettings().feedback_request_expiry_hours)
-
-
-async def on_person(session: AsyncSession, event: CloudEvent, person: PersonState) -> None:
-    """A person changed or left: stop or keep asking them for feedback."""
-    await domain.apply_person(session, uuid.UUID(event.orgid), person)
 
 
 async def on_program(session: AsyncSession, event: CloudEvent, program: ProgramState) -> None:
@@ -93,8 +87,8 @@ _OUTCOMES: dict[type[SessionState], str] = {
 
 
 HANDLERS: dict[type[EventData], Handler] = {
-    PersonUpsertedV1: on_person,
-    PersonDeactivatedV1: on_person,
+    PersonUpsertedV1: batched(domain.apply_people),
+    PersonDeactivatedV1: batched(domain.apply_people),
     ProgramCreatedV1: on_program,
     ProgramUpdatedV1: on_program,
     EnrollmentCreatedV1: on_enrollment,

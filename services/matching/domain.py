@@ -51,14 +51,16 @@ from services.matching.scoring import (
     hard_rule_violations,
 )
 from services.matching.skills import names_a_skill
-from shared.db import upsert_newer, utcnow
+from shared.db import upsert_newer, upsert_newer_many, utcnow
 from shared.errors import Conflict, NotFound
 from shared.events import (
+    CloudEvent,
     MatchAcceptedV1,
     MatchCompletedV1,
     MatchCreatedV1,
     MatchDeclinedV1,
     MatchEndedV1,
+    PersonDeactivatedV1,
 )
 from shared.events.enrollments import EnrollmentState
 from shared.events.matches import MatchState
@@ -106,6 +108,42 @@ async def apply_person(
     # Anyone's change can move someone else's manager chain: every pool of the org is stale.
     await bump_revision(session, {org_id})
     return True
+
+
+async def apply_people(session: AsyncSession, people: list[tuple[CloudEvent, PersonState]]) -> None:
+    """A batch of person events: one version-guarded upsert for all of them (older versions
+    ignored), then what `apply_person` does for the people that changed, set-based."""
+    now = utcnow()
+    rows = []
+    for event, person in people:
+        values = {f: getattr(person, f) for f in PROJECTED_FIELDS}
+        if isinstance(person, PersonDeactivatedV1):
+            values["employment_status"] = "inactive"
+        rows.append({"id": person.person_id, "org_id": event.orgid, **values, "updated_at": now})
+    changed = set(map(str, await upsert_newer_many(session, PersonProjection, rows)))
+    if not changed:
+        return
+    applied = [r for r in rows if str(r["id"]) in changed]
+    orgs = {uuid.UUID(str(r["org_id"])) for r in applied}
+    for org_id in sorted(orgs):
+        leaving = {
+            r["external_id"]
+            for r in applied
+            if r["employment_status"] == "inactive" and uuid.UUID(str(r["org_id"])) == org_id
+        }
+        if not leaving:
+            continue
+        enrollments = await session.scalars(
+            select(EnrollmentProjection.id).where(
+                EnrollmentProjection.org_id == org_id,
+                EnrollmentProjection.employee_external_id.in_(leaving),
+            )
+        )
+        await release_open_matches(
+            session, org_id, set(enrollments), "the person left the organization"
+        )
+    # Anyone's change can move someone else's manager chain: every pool of the org is stale.
+    await bump_revision(session, orgs)
 
 
 async def apply_program(session: AsyncSession, org_id: uuid.UUID, program: ProgramState) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.matching import domain
 from services.matching.models import Match
 from services.matching.pool import driver
-from shared.consumer import Handler
+from shared.consumer import Handler, batched
 from shared.db import utcnow
 from shared.events import (
     CloudEvent,
@@ -66,9 +66,16 @@ async def on_enrollment(
     )
 
 
+async def apply_people(session: AsyncSession, people: list[tuple[CloudEvent, PersonState]]) -> None:
+    """A batch of people changed or left: refresh the pool's view of them at once."""
+    await domain.apply_people(session, people)
+
+
+on_people = batched(apply_people)
+
 HANDLERS: dict[type[EventData], Handler] = {
-    PersonUpsertedV1: on_person,
-    PersonDeactivatedV1: on_person,
+    PersonUpsertedV1: on_people,
+    PersonDeactivatedV1: on_people,
     ProgramCreatedV1: on_program,
     ProgramUpdatedV1: on_program,
     EnrollmentCreatedV1: on_enrollment,

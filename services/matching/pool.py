@@ -31,6 +31,7 @@ from services.matching.models import (
 )
 from services.matching.scoring import Criteria, MentorIndex, Participant
 from services.matching.skills import goal_skills, normalize_skills
+from shared.db import driver_connection
 
 MENTOR_ROLES = ("mentor", "both")
 MENTEE_ROLES = ("mentee", "both")
@@ -205,10 +206,7 @@ async def driver(session: AsyncSession) -> Any:
     """The session's own asyncpg connection (same transaction), for bulk statements that
     skip SQLAlchemy's per-value processing. Pending ORM changes are flushed first, so plain
     SQL sees them as an ORM query (autoflush) would."""
-    await session.flush()
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
+    return await driver_connection(session)
 
 
 def _json_values(texts: Iterable[str | None]) -> list[Any]:

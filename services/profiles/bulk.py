@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.profiles import events, programs
 from services.profiles.domain import MAX_MANAGER_CHAIN
 from services.profiles.schemas import BulkRecordIn
-from shared.db import utcnow
+from shared.db import driver_connection, utcnow
 from shared.errors import FieldError
 from shared.events import PersonDeactivatedV1, PersonState, PersonUpsertedV1, make_event
 from shared.events.envelope import SPEC_VERSION
@@ -149,12 +149,6 @@ def validate_records(
     return valid, results
 
 
-async def _raw_connection(session: AsyncSession) -> Any:
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
-
-
 def _stored_values(row: Any) -> dict[str, Any]:
     values = {c: row[c] for c in COLUMNS}
     values["attributes"] = json.loads(row["attributes"])
@@ -260,7 +254,7 @@ async def bulk_upsert(
     judged alone (bad input, or a manager cycle, is that record's error); unchanged records
     publish nothing; records becoming inactive are offboarded."""
     valid, results = validate_records(raw)
-    conn = await _raw_connection(session)
+    conn = await driver_connection(session)
     stored = {
         row["external_id"]: row
         for row in await conn.fetch(_SELECT_EXISTING, org_id, [v.external_id for v in valid])

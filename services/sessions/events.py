@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sessions import people, reactions
-from shared.consumer import Handler
+from shared.consumer import Handler, batched
 from shared.events import (
     CloudEvent,
     EventData,
@@ -44,7 +44,7 @@ async def on_match(session: AsyncSession, event: CloudEvent, match: MatchState) 
 
 
 HANDLERS: dict[type[EventData], Handler] = {
-    PersonUpsertedV1: on_person,
+    PersonUpsertedV1: batched(people.apply_people),
     PersonDeactivatedV1: on_person,
     MatchCreatedV1: on_match,
     MatchAcceptedV1: on_match,

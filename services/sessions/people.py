@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sessions.models import MatchProjection, PersonProjection
 from shared.consistency import await_projected
-from shared.db import upsert_newer, utcnow
+from shared.db import upsert_newer, upsert_newer_many, utcnow
 from shared.errors import Conflict, NotFound
+from shared.events import CloudEvent
 from shared.events.matches import MatchState
 from shared.events.people import PersonState
 from shared.identity import Caller
@@ -44,6 +45,27 @@ class Party:
     def mentor(self) -> str | None:
         """The mentor's external id."""
         return next((p.external_id for p in self.participants if p.role == "mentor"), None)
+
+
+_PERSON_FIELDS = (
+    "external_id",
+    "email",
+    "display_name",
+    "time_zone",
+    "employment_status",
+    "version",
+)
+
+
+async def apply_people(session: AsyncSession, events: list[tuple[CloudEvent, PersonState]]) -> None:
+    """A batch of person events in one version-guarded statement (older ones ignored)."""
+    now = utcnow()
+    rows = [
+        {"id": p.person_id, "org_id": e.orgid, **{f: getattr(p, f) for f in _PERSON_FIELDS}}
+        | {"updated_at": now}
+        for e, p in events
+    ]
+    await upsert_newer_many(session, PersonProjection, rows)
 
 
 def org_of(caller: Caller) -> uuid.UUID:

@@ -10,11 +10,26 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
 
 from devstack.broker import Broker
-from shared.consumer import EventConsumer
-from shared.db import SHARED_MIGRATIONS, make_engine, make_sessionmaker, migrate
-from shared.events import CloudEvent, PersonUpsertedV1, Topic, dead_letter_topic, make_event
+from shared.consumer import EventConsumer, batched
+from shared.db import (
+    SHARED_MIGRATIONS,
+    Base,
+    make_engine,
+    make_sessionmaker,
+    migrate,
+    upsert_newer_many,
+)
+from shared.events import (
+    CloudEvent,
+    PersonDeactivatedV1,
+    PersonUpsertedV1,
+    Topic,
+    dead_letter_topic,
+    make_event,
+)
 from shared.kafka import EventPublisher, OutgoingRecord
 from shared.outbox import OutboxMessage, OutboxRelay, add_event
 from tests.helpers import eventually, kafka_settings, read_topic
@@ -144,3 +159,92 @@ async def _effects_of(
 
 async def _publish(publisher: EventPublisher, records: list[OutgoingRecord]) -> None:
     await asyncio.to_thread(publisher.publish_batch, records)
+
+
+class Projected(Base):
+    """A version-guarded projection for the batch-handler test."""
+
+    __tablename__ = "test_projected_person"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    org_id: Mapped[uuid.UUID]
+    external_id: Mapped[str]
+    version: Mapped[int]
+
+
+async def test_batch_handler_applies_a_batch_set_based_newest_version_wins(
+    sessions: async_sessionmaker[AsyncSession], broker: Broker
+) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text(
+                "CREATE TABLE test_projected_person (id uuid PRIMARY KEY, org_id uuid NOT NULL,"
+                " external_id text NOT NULL, version integer NOT NULL)"
+            )
+        )
+    org = uuid.uuid4()
+    settings = kafka_settings(broker.bootstrap_servers)
+    calls: list[int] = []
+
+    async def apply(session: AsyncSession, events: list[tuple[CloudEvent, Any]]) -> None:
+        mine = sum(1 for e, _ in events if e.orgid == str(org))  # the topic is shared
+        if mine:
+            calls.append(mine)
+        rows = [
+            {
+                "id": d.person_id,
+                "org_id": e.orgid,
+                "external_id": d.external_id,
+                "version": d.version,
+            }
+            for e, d in events
+        ]
+        await upsert_newer_many(session, Projected, rows)
+
+    handler = batched(apply)
+    ada, bob = uuid.uuid4(), uuid.uuid4()
+    # Out of order, a redelivery, and two people: the newest version of each must win.
+    sent = [
+        make_event(upserted(ada, 1, "ada-v1"), source="t", orgid=org),
+        make_event(upserted(ada, 3, "ada-v3"), source="t", orgid=org),
+        make_event(upserted(ada, 2, "ada-v2"), source="t", orgid=org),
+        make_event(upserted(bob, 1, "bob-v1"), source="t", orgid=org),
+    ]
+    records = [OutgoingRecord(Topic.PEOPLE, "one-key", e.model_dump(mode="json")) for e in sent]
+    publisher = EventPublisher(settings)
+    await _publish(publisher, [*records, records[1]])
+    consumer = EventConsumer(
+        settings=settings, group_id=f"test-{uuid.uuid4().hex[:8]}",
+        handlers={PersonUpsertedV1: handler, PersonDeactivatedV1: handler},
+        sessionmaker=sessions, dead_letters=publisher,
+    )  # fmt: skip
+    consumer.start()
+
+    async def projected() -> list[tuple[Any, ...]]:
+        async with sessions() as session:
+            rows = await session.execute(
+                select(Projected.external_id, Projected.version)
+                .where(Projected.org_id == org)
+                .order_by(Projected.external_id)
+            )
+            found = [tuple(r) for r in rows]
+            return found if len(found) == 2 else []
+
+    try:
+        assert await eventually(projected, timeout=30) == [("ada-v3", 3), ("bob-v1", 1)]
+        # Fewer calls than events: the partition batch went in together, not one by one.
+        assert sum(calls) == 4 and len(calls) < 4
+        # A late, older redelivery changes nothing.
+        stale = make_event(upserted(ada, 2, "ada-stale"), source="t", orgid=org)
+        await _publish(
+            publisher, [OutgoingRecord(Topic.PEOPLE, "one-key", stale.model_dump(mode="json"))]
+        )
+        await eventually(lambda: _calls_reach(calls, 5), timeout=30)
+        assert await projected() == [("ada-v3", 3), ("bob-v1", 1)]
+    finally:
+        await consumer.stop()
+        publisher.close()
+
+
+async def _calls_reach(calls: list[int], total: int) -> bool:
+    return sum(calls) >= total
