@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Text, cast, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.matching import domain
+from services.matching import runs
 from services.matching.memory import collector_paused
 from services.matching.models import MatchingRun
 from services.matching.planner import Progress, plan_cohort
@@ -154,11 +154,11 @@ class RunWorker:
         async with self._sessionmaker() as session:
             run = await session.get(MatchingRun, run_id)
             assert run is not None
-            inputs = await domain.load_run_inputs(session, run)
+            inputs = await runs.load_run_inputs(session, run)
         plan = await asyncio.to_thread(plan_cohort, inputs.model, inputs.options, report)
         timings = plan.timings
         timings["loading"] = time.perf_counter() - started - sum(timings.values())
-        return domain.run_result(inputs, plan)
+        return runs.run_result(inputs, plan)
 
     @staticmethod
     async def _stop_heartbeat(beat: asyncio.Task[None], stop: asyncio.Event) -> None:
