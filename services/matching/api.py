@@ -169,9 +169,13 @@ async def create_run(
     background: BackgroundTasks,
 ) -> RunCreatedOut:
     """Queue a cohort run: the best assignment of the program's unmatched mentees to
-    mentors with open places. Poll `GET /v1/matching-runs/{id}` for its progress."""
+    mentors with open places. Poll `GET /v1/matching-runs/{id}` for its progress.
+    409 when the program already has as many runs pending or running as allowed
+    (`MENTORBUS_MATCHING_MAX_OPEN_RUNS_PER_PROGRAM`, default 2)."""
     options: dict[str, Any] = body.model_dump(mode="json")
-    run = await run_domain.create_run(session, org_id, program_id, options)
+    run = await run_domain.create_run(
+        session, org_id, program_id, options, max_open=request.app.state.max_open_runs
+    )
     # Woken after the response, when the request's transaction has committed the row.
     background.add_task(request.app.state.run_worker.wake)
     return RunCreatedOut(id=run.id, status="pending")

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -39,13 +39,39 @@ from shared.errors import Conflict, NotFound
 # --- matching runs ----------------------------------------------------------------------
 
 
+# Serializes the open-run count of one program (two concurrent requests both seeing one
+# place free would otherwise both queue a run).
+_LOCK_PROGRAM_RUNS = "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))"
+
+
 async def create_run(
-    session: AsyncSession, org_id: uuid.UUID, program_id: uuid.UUID, options: dict[str, Any]
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    program_id: uuid.UUID,
+    options: dict[str, Any],
+    *,
+    max_open: int = 2,
 ) -> MatchingRun:
-    """Queue a cohort run; a worker picks it up."""
+    """Queue a cohort run; a worker picks it up. A program has at most `max_open` runs
+    pending or running at once: one more is a 409 (a run reads the whole pool; queuing
+    copies of it only delays everyone's runs)."""
     program = await get_program(session, org_id, program_id)
     if program.status == "closed":
         raise Conflict(f"program {program_id} is closed")
+    await (await driver(session)).execute(_LOCK_PROGRAM_RUNS, str(program_id))
+    open_runs = await session.scalar(
+        select(func.count())
+        .select_from(MatchingRun)
+        .where(
+            MatchingRun.program_id == program_id,
+            MatchingRun.status.in_(("pending", "running")),
+        )
+    )
+    if (open_runs or 0) >= max_open:
+        raise Conflict(
+            f"program {program_id} has {open_runs} matching runs pending or running "
+            f"(at most {max_open}); wait for one to finish"
+        )
     run = MatchingRun(
         id=uuid.uuid4(),
         org_id=org_id,
