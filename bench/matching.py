@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-from services.matching import domain
+from services.matching import domain, runs
 from services.matching.models import ProgramProjection
 from services.matching.planner import plan_cohort
 from services.matching.pool import EnrollmentRecord, PersonRecord, build_pool
@@ -184,7 +184,7 @@ def run(n_mentees: int, n_mentors: int) -> None:
     program, people, enrollments = make_rows(n_mentees, n_mentors)
     started = time.perf_counter()
     pool = build_pool(program, (0, 0), enrollments, people, [])
-    inputs = domain.prepare_run(pool, RUN_OPTIONS)
+    inputs = runs.prepare_run(pool, RUN_OPTIONS)
     prepare = time.perf_counter() - started
     model = inputs.model
     plan = plan_cohort(model, inputs.options)
@@ -291,7 +291,7 @@ async def run_in_service(n_mentees: int, n_mentors: int) -> None:
         engine = make_engine(url, pool_size=4)
         sessions = make_sessionmaker(engine)
         async with sessions() as session, session.begin():
-            run = await domain.create_run(session, program.org_id, program.id, dict(RUN_OPTIONS))
+            run = await runs.create_run(session, program.org_id, program.id, dict(RUN_OPTIONS))
         worker = RunWorker(sessions)
         started = time.perf_counter()
         assert await worker.claim() == run.id
@@ -323,7 +323,7 @@ async def run_in_service(n_mentees: int, n_mentors: int) -> None:
         )
         started = time.perf_counter()
         async with sessions() as session, session.begin():
-            applied = await domain.apply_run(session, program.org_id, run.id)
+            applied = await runs.apply_run(session, program.org_id, run.id)
         print(
             f"{'':15} service apply (proposals -> proposed matches + outbox events): "
             f"{len(applied.created)} matches in {time.perf_counter() - started:.2f}s"

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 
-from services.matching import domain
+from services.matching import domain, lifecycle
+from services.matching import runs as run_domain
 from services.matching.models import Match
 from services.matching.schemas import (
     ApplyOut,
@@ -86,7 +87,7 @@ async def create_match(
 ) -> MatchOut:
     """A mentee asks a mentor: the match is `proposed` until the mentor accepts or declines.
     409 if a hard rule forbids the pair, the mentor is full, or the mentee has an open match."""
-    match = await domain.create_match(
+    match = await lifecycle.create_match(
         session, org_id, body.program_id, body.mentee_enrollment_id, body.mentor_enrollment_id
     )
     return _match_out(match, response)
@@ -106,10 +107,10 @@ async def list_matches(
 ) -> Page[MatchOut]:
     """Matches of the organization, oldest first, optionally narrowed by program, status,
     mentee, mentor or the run that proposed them."""
-    where = domain.MatchFilter(
+    where = lifecycle.MatchFilter(
         program_id, status, mentee_enrollment_id, mentor_enrollment_id, run_id
     )
-    matches = await domain.list_matches(
+    matches = await lifecycle.list_matches(
         session, org_id, where, decode_created_after(cursor), limit + 1
     )
     return page_of(matches, limit, MatchOut.model_validate, encode_created_after)
@@ -120,7 +121,7 @@ async def get_match(
     match_id: uuid.UUID, org_id: OrgId, session: SessionDep, response: Response
 ) -> MatchOut:
     """One match."""
-    return _match_out(await domain.get_match(session, org_id, match_id), response)
+    return _match_out(await lifecycle.get_match(session, org_id, match_id), response)
 
 
 @router.post("/v1/matches/{match_id}/accept", response_model=MatchOut)
@@ -129,7 +130,7 @@ async def accept_match(
 ) -> MatchOut:
     """The mentor accepts: the match becomes `active` and takes one of their places
     (409 if they have none left)."""
-    return _match_out(await domain.accept_match(session, org_id, match_id), response)
+    return _match_out(await lifecycle.accept_match(session, org_id, match_id), response)
 
 
 @router.post("/v1/matches/{match_id}/decline", response_model=MatchOut)
@@ -137,7 +138,7 @@ async def decline_match(
     match_id: uuid.UUID, org_id: OrgId, session: SessionDep, response: Response
 ) -> MatchOut:
     """The mentor declines a proposed match."""
-    return _match_out(await domain.decline_match(session, org_id, match_id), response)
+    return _match_out(await lifecycle.decline_match(session, org_id, match_id), response)
 
 
 @router.post("/v1/matches/{match_id}/end", response_model=MatchOut)
@@ -145,7 +146,7 @@ async def end_match(
     match_id: uuid.UUID, body: EndIn, org_id: OrgId, session: SessionDep, response: Response
 ) -> MatchOut:
     """End a proposed or active match early, saying why."""
-    return _match_out(await domain.end_match(session, org_id, match_id, body.reason), response)
+    return _match_out(await lifecycle.end_match(session, org_id, match_id, body.reason), response)
 
 
 @router.post("/v1/matches/{match_id}/complete", response_model=MatchOut)
@@ -153,7 +154,7 @@ async def complete_match(
     match_id: uuid.UUID, org_id: OrgId, session: SessionDep, response: Response
 ) -> MatchOut:
     """An active match ran its course."""
-    return _match_out(await domain.complete_match(session, org_id, match_id), response)
+    return _match_out(await lifecycle.complete_match(session, org_id, match_id), response)
 
 
 @router.post(
@@ -168,9 +169,13 @@ async def create_run(
     background: BackgroundTasks,
 ) -> RunCreatedOut:
     """Queue a cohort run: the best assignment of the program's unmatched mentees to
-    mentors with open places. Poll `GET /v1/matching-runs/{id}` for its progress."""
+    mentors with open places. Poll `GET /v1/matching-runs/{id}` for its progress.
+    409 when the program already has as many runs pending or running as allowed
+    (`MENTORBUS_MATCHING_MAX_OPEN_RUNS_PER_PROGRAM`, default 2)."""
     options: dict[str, Any] = body.model_dump(mode="json")
-    run = await domain.create_run(session, org_id, program_id, options)
+    run = await run_domain.create_run(
+        session, org_id, program_id, options, max_open=request.app.state.max_open_runs
+    )
     # Woken after the response, when the request's transaction has committed the row.
     background.add_task(request.app.state.run_worker.wake)
     return RunCreatedOut(id=run.id, status="pending")
@@ -185,7 +190,7 @@ async def list_runs(
     cursor: Cursor = None,
 ) -> Page[RunSummaryOut]:
     """A program's runs, newest first (without their proposals)."""
-    runs = await domain.list_runs(
+    runs = await run_domain.list_runs(
         session, org_id, program_id, decode_created_after(cursor), limit + 1
     )
     return page_of(runs, limit, RunSummaryOut.model_validate, encode_created_after)
@@ -195,14 +200,14 @@ async def list_runs(
 async def get_run(run_id: uuid.UUID, org_id: OrgId, session: SessionDep) -> RunOut:
     """A run: status and progress; once succeeded, its total score, proposals (with
     explanations) and unmatched mentees with the reason for each."""
-    return RunOut.model_validate(await domain.get_run(session, org_id, run_id))
+    return RunOut.model_validate(await run_domain.get_run(session, org_id, run_id))
 
 
 @router.post("/v1/matching-runs/{run_id}/apply", response_model=ApplyOut)
 async def apply_run(run_id: uuid.UUID, org_id: OrgId, session: SessionDep) -> ApplyOut:
     """Turn a succeeded run's proposals into proposed matches, re-checking places and
     rules as they are now; what no longer fits is reported as skipped."""
-    applied = await domain.apply_run(session, org_id, run_id)
+    applied = await run_domain.apply_run(session, org_id, run_id)
     return ApplyOut(
         run_id=run_id,
         created=len(applied.created),

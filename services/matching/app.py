@@ -21,6 +21,7 @@ async def start_runs(app: FastAPI) -> None:
         stale_seconds=settings.matching_run_stale_seconds,
     )
     app.state.run_worker = worker
+    app.state.max_open_runs = settings.matching_max_open_runs_per_program
     worker.start()
 
 

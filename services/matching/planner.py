@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.matching.scoring import Edges, Explanation, ScoringModel, category_key
+from services.matching.criteria import category_key
+from services.matching.explain import Explanation
+from services.matching.scoring import Edges, ScoringModel
 from services.matching.solver import SolveOptions, solve
 
 # Human wording of the hard rules `ScoringModel.blocked_by` counts.

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.matching.criteria import Criteria, Participant
 from services.matching.embeddings import EMBEDDER, Vectors, closest_skills, unpack
 from services.matching.memory import collector_paused
 from services.matching.models import (
@@ -29,7 +30,7 @@ from services.matching.models import (
     PoolRevision,
     ProgramProjection,
 )
-from services.matching.scoring import Criteria, MentorIndex, Participant
+from services.matching.scoring import MentorIndex
 from services.matching.skills import goal_skills, normalize_skills
 from shared.db import driver_connection
 

@@ -1,10 +1,11 @@
 """Runs queued matching runs in the background of the service.
 
-Runs are rows, so the queue survives restarts: a worker claims the oldest pending run (or
-a running one whose worker stopped sending heartbeats) with `FOR UPDATE SKIP LOCKED`, so
-replicas never compute the same run twice at once. The computation is CPU-bound NumPy and
-OR-Tools work, so it runs in a thread while the event loop keeps serving requests and
-writes the run's progress and heartbeat. No HTTP and no Kafka here.
+Runs are rows, so the queue survives restarts: a worker claims a pending run (or a running
+one whose worker stopped sending heartbeats), fairly across organizations (see `claim`),
+with `FOR UPDATE SKIP LOCKED`, so replicas never compute the same run twice at once.
+The computation is CPU-bound NumPy and OR-Tools work, so it runs in a thread while the
+event loop keeps serving requests and writes the run's progress and heartbeat.
+No HTTP and no Kafka here.
 """
 
 import asyncio
@@ -16,11 +17,12 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, cast, literal, or_, select, update
+from sqlalchemy import ColumnElement, Text, cast, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
-from services.matching import domain
+from services.matching import runs
 from services.matching.memory import collector_paused
 from services.matching.models import MatchingRun
 from services.matching.planner import Progress, plan_cohort
@@ -89,9 +91,27 @@ class RunWorker:
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
 
     async def claim(self) -> uuid.UUID | None:
-        """Take the oldest run that waits, or whose worker went silent."""
+        """Take the next run, fairly across organizations: a run that waits (or whose worker
+        went silent) of the organization with the fewest runs computing now, then of the one
+        whose last run started longest ago (round robin), then the oldest. One tenant
+        queuing many runs delays its own, not everyone's."""
         async with self._sessionmaker() as session, session.begin():
             stale_before = utcnow() - self._stale
+            others = aliased(MatchingRun)
+            busy = (
+                select(func.count())
+                .where(
+                    others.org_id == MatchingRun.org_id,
+                    others.status == "running",
+                    others.heartbeat_at >= stale_before,
+                )
+                .scalar_subquery()
+            )
+            last_started = (
+                select(func.max(others.started_at))
+                .where(others.org_id == MatchingRun.org_id)
+                .scalar_subquery()
+            )
             run = await session.scalar(
                 select(MatchingRun)
                 .where(
@@ -101,9 +121,9 @@ class RunWorker:
                         & (MatchingRun.heartbeat_at < stale_before),
                     )
                 )
-                .order_by(MatchingRun.created_at)
+                .order_by(busy, last_started.asc().nulls_first(), MatchingRun.created_at)
                 .limit(1)
-                .with_for_update(skip_locked=True)
+                .with_for_update(of=MatchingRun, skip_locked=True)
             )
             if run is None:
                 return None
@@ -154,11 +174,11 @@ class RunWorker:
         async with self._sessionmaker() as session:
             run = await session.get(MatchingRun, run_id)
             assert run is not None
-            inputs = await domain.load_run_inputs(session, run)
+            inputs = await runs.load_run_inputs(session, run)
         plan = await asyncio.to_thread(plan_cohort, inputs.model, inputs.options, report)
         timings = plan.timings
         timings["loading"] = time.perf_counter() - started - sum(timings.values())
-        return domain.run_result(inputs, plan)
+        return runs.run_result(inputs, plan)
 
     @staticmethod
     async def _stop_heartbeat(beat: asyncio.Task[None], stop: asyncio.Event) -> None:

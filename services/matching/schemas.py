@@ -98,9 +98,10 @@ class RunIn(BaseModel):
     one_mentee_per_department: bool = Field(
         default=False, description="A mentor gets at most one mentee of each department"
     )
-    candidates_per_mentee: int = Field(default=50, ge=1, le=1000)
-    pinned: list[PairIn] = Field(default_factory=list, max_length=10_000)
-    forbidden: list[PairIn] = Field(default_factory=list, max_length=100_000)
+    # Bounded: each of these multiplies a run's work for every tenant sharing the worker.
+    candidates_per_mentee: int = Field(default=50, ge=1, le=200)
+    pinned: list[PairIn] = Field(default_factory=list, max_length=2_000)
+    forbidden: list[PairIn] = Field(default_factory=list, max_length=2_000)
 
 
 class ProposalOut(BaseModel):

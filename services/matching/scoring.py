@@ -13,372 +13,31 @@ never a Python loop over pairs.
 Pure module: no I/O, no HTTP, no Kafka.
 """
 
-import math
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-LEVELS = 6  # skill level 0 (does not have it) .. 5 (expert)
-NEUTRAL = 0.5  # the value of a criterion whose data one side lacks: neither good nor bad
-CRITERIA = ("skills", "goals", "languages", "time_zone", "department", "seniority", "attributes")
-# The same defaults profiles validates programs with (services/profiles/schemas.py).
-DEFAULT_WEIGHTS = {
-    "skills": 0.35,
-    "goals": 0.2,
-    "department": 0.1,
-    "seniority": 0.1,
-    "languages": 0.1,
-    "time_zone": 0.1,
-    "attributes": 0.05,
-}
-# Seniority beyond the wanted gap fades out over these many years instead of dropping to 0.
-_SENIORITY_FADE_BELOW = 3.0
-_SENIORITY_FADE_ABOVE = 5.0
-
-F32 = npt.NDArray[np.float32]
-I32 = npt.NDArray[np.int32]
-Bools = npt.NDArray[np.bool_]
-
-
-@dataclass(frozen=True)
-class Participant:
-    """A mentee or mentor as scoring sees them (built from the projection by the caller)."""
-
-    enrollment_id: uuid.UUID
-    external_id: str
-    person_id: uuid.UUID | None = None
-    skills: Mapping[str, int] = field(default_factory=dict)  # canonical skill -> level 1..5
-    goals: tuple[str, ...] = ()  # canonical skill keys the mentee's goals ask for
-    languages: frozenset[str] = frozenset()  # primary language subtags ("en", "de")
-    utc_offset: float | None = None  # hours
-    department: str | None = None
-    seniority: float | None = None  # years since hire
-    managers: frozenset[str] = frozenset()  # external ids of everyone above them
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-    capacity: int = 0  # places still open (mentors)
-
-
-@dataclass(frozen=True)
-class AttributeRule:
-    """Mentor and mentee must have the `same` or a `different` value of an attribute."""
-
-    attribute: str
-    rule: str  # same | different
-    weight: float = 1.0
-
-
-def _number(value: Any, default: float | None) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return default
-    return float(value)
-
-
-@dataclass(frozen=True)
-class Criteria:
-    """A program's matching weights and rules (its `criteria` object, defaults filled in).
-
-    Keys read (the shape profiles validates), each optional:
-    - `weights`: {skills, goals, department, seniority, languages, time_zone, attributes},
-      floats >= 0, default .35/.2/.1/.1/.1/.1/.05; normalized over the criteria that apply.
-    - `department_rule`: same | different | any (default; then department is not scored).
-    - `seniority_gap`: {min_years, max_years}: the wanted tenure gap (mentor minus mentee,
-      years since hire); 1 inside, fading over 3 years below and 5 above. Default [0, inf).
-    - `require_shared_language`: a shared language is always required when both list
-      languages; true also refuses pairs where either lists none.
-    - `max_time_zone_difference_hours`: a hard rule when set.
-    - `attribute_rules`: [{attribute, rule: same | different, weight}] over the person's
-      `attributes` (and `division`, `title`); their weighted mean is `attributes`.
-    """
-
-    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    department_rule: str = "any"  # same | different | any
-    min_seniority_years: float | None = None
-    max_seniority_years: float | None = None
-    require_shared_language: bool = False
-    max_time_zone_hours: float | None = None
-    attribute_rules: tuple[AttributeRule, ...] = ()
-
-    @classmethod
-    def from_program(cls, raw: Mapping[str, Any] | None) -> "Criteria":
-        """Read a program's `criteria`; anything missing or malformed takes the default,
-        so a program event can never make matching fail."""
-        raw = raw or {}
-        raw_weights = raw.get("weights") if isinstance(raw.get("weights"), Mapping) else {}
-        assert isinstance(raw_weights, Mapping)
-        weights = {
-            name: max(0.0, _number(raw_weights.get(name), default) or 0.0)
-            for name, default in DEFAULT_WEIGHTS.items()
-        }
-        rule = raw.get("department_rule")
-        gap = raw.get("seniority_gap") if isinstance(raw.get("seniority_gap"), Mapping) else {}
-        assert isinstance(gap, Mapping)
-        rules = []
-        for item in raw.get("attribute_rules") or []:
-            if (
-                isinstance(item, Mapping)
-                and isinstance(item.get("attribute"), str)
-                and item.get("rule") in ("same", "different")
-            ):
-                weight = max(0.0, _number(item.get("weight"), 1.0) or 0.0)
-                rules.append(AttributeRule(item["attribute"], item["rule"], weight))
-        return cls(
-            weights=weights,
-            department_rule=rule if rule in ("same", "different", "any") else "any",
-            min_seniority_years=_number(gap.get("min_years"), None),
-            max_seniority_years=_number(gap.get("max_years"), None),
-            require_shared_language=raw.get("require_shared_language") is True,
-            max_time_zone_hours=_number(raw.get("max_time_zone_difference_hours"), None),
-            attribute_rules=tuple(rules),
-        )
-
-    def active(self) -> dict[str, float]:
-        """The criteria that take part in the score, with their weight normalized to sum 1."""
-        weights = {name: float(self.weights.get(name, 0.0)) for name in CRITERIA}
-        if self.department_rule == "any":
-            weights["department"] = 0.0
-        if not any(r.weight > 0 for r in self.attribute_rules):
-            weights["attributes"] = 0.0
-        total = sum(weights.values())
-        if total <= 0:  # every weight zero: rank by skills alone rather than divide by zero
-            return {"skills": 1.0}
-        return {name: w / total for name, w in weights.items() if w > 0}
-
-
-# --- the per-criterion value functions (shared by the vector and the scalar path) --------
-
-
-def skill_cover(mentee_level: int, mentor_level: int) -> float:
-    """How well a mentor can teach a skill: full from two levels above the mentee."""
-    return min(1.0, max(0.0, (mentor_level - mentee_level) / 2.0))
-
-
-def tz_distance(a: float, b: float) -> float:
-    """Hours between two UTC offsets around the clock (UTC-11 and UTC+12 are 1 h apart)."""
-    d = abs(a - b) % 24.0
-    return min(d, 24.0 - d)
-
-
-def tz_value(distance: float) -> float:
-    """1 in the same time zone, 0 half a day apart."""
-    return 1.0 - min(distance, 12.0) / 12.0
-
-
-def tenure_months(years: float) -> int:
-    """Tenure counts in whole months: finer is noise, and it keeps the distinct values few
-    (one precomputed row per distinct mentee tenure)."""
-    return round(years * 12)
-
-
-def seniority_gap(mentee_years: float, mentor_years: float) -> float:
-    """The mentor's tenure minus the mentee's, in years (of whole months)."""
-    return (tenure_months(mentor_years) - tenure_months(mentee_years)) / 12.0
-
-
-def seniority_value(gap: float, low: float, high: float) -> float:
-    """1 inside the wanted gap (mentor's years minus mentee's), fading outside it."""
-    if gap < low:
-        return max(0.0, 1.0 - (low - gap) / _SENIORITY_FADE_BELOW)
-    if gap > high:
-        return max(0.0, 1.0 - (gap - high) / _SENIORITY_FADE_ABOVE)
-    return 1.0
-
-
-def category_key(value: Any) -> str | None:
-    """How categorical values compare: trimmed and case-folded; empty means unknown."""
-    if value is None:
-        return None
-    text = str(value).strip().casefold()
-    return text or None
-
-
-def _rule_value(rule: str, a: str | None, b: str | None) -> float:
-    if a is None or b is None:
-        return NEUTRAL
-    return 1.0 if (a == b) == (rule == "same") else 0.0
-
-
-# --- explanations ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CriterionScore:
-    """One line of a breakdown: value in [0, 1], its weight, and its share of the score."""
-
-    criterion: str
-    value: float
-    weight: float
-    contribution: float
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """A pair's score, its breakdown per criterion, and reasons a person can read."""
-
-    score: float
-    breakdown: tuple[CriterionScore, ...]
-    reasons: tuple[str, ...]
-
-
-def _listing(items: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
-
-
-def skill_targets(mentee: Participant) -> dict[str, int]:
-    """What a mentee wants to grow, with their current level: their goal skills (level 0
-    unless they list it) and every skill they list."""
-    targets = {key: mentee.skills.get(key, 0) for key in mentee.goals}
-    for key, level in mentee.skills.items():
-        targets.setdefault(key, level)
-    return targets
-
-
-def explain(criteria: Criteria, mentee: Participant, mentor: Participant) -> Explanation:
-    """Score one pair in plain Python, with its breakdown and reasons."""
-    weights = criteria.active()
-    values: dict[str, float] = {}
-    reasons: dict[str, str] = {}
-
-    if "skills" in weights:
-        targets = skill_targets(mentee)
-        covers = {k: skill_cover(lv, mentor.skills.get(k, 0)) for k, lv in targets.items()}
-        values["skills"] = sum(covers.values()) / len(targets) if targets else 0.0
-        stronger = [
-            f"{k} ({mentor.skills.get(k, 0)} vs {lv})"
-            for k, lv in targets.items()
-            if mentor.skills.get(k, 0) > lv
-        ]
-        if not targets:
-            reasons["skills"] = "the mentee lists no skills to grow"
-        elif stronger:
-            reasons["skills"] = (
-                f"knows more in {len(stronger)} of {len(targets)} skills to grow: "
-                f"{_listing(stronger)}"
-            )
-        else:
-            reasons["skills"] = "knows no more than the mentee in the skills to grow"
-
-    if "goals" in weights:
-        goals = list(mentee.goals)
-        covered = [g for g in goals if mentor.skills.get(g, 0) > mentee.skills.get(g, 0)]
-        values["goals"] = len(covered) / len(goals) if goals else 0.0
-        if not goals:
-            reasons["goals"] = "the mentee has no goals on record"
-        elif covered:
-            reasons["goals"] = (
-                f"shares {len(covered)} of {len(goals)} goal skills: {_listing(covered)}"
-            )
-        else:
-            reasons["goals"] = f"covers none of the goal skills ({_listing(goals)})"
-
-    if "languages" in weights:
-        shared = sorted(mentee.languages & mentor.languages)
-        if not mentee.languages or not mentor.languages:
-            values["languages"] = NEUTRAL
-            reasons["languages"] = "languages not on record for both"
-        else:
-            values["languages"] = 1.0 if shared else 0.0
-            reasons["languages"] = (
-                f"speaks {_listing(shared)} with the mentee" if shared else "no shared language"
-            )
-
-    if "time_zone" in weights:
-        if mentee.utc_offset is None or mentor.utc_offset is None:
-            values["time_zone"] = NEUTRAL
-            reasons["time_zone"] = "time zone not on record for both"
-        else:
-            hours = tz_distance(mentee.utc_offset, mentor.utc_offset)
-            values["time_zone"] = tz_value(hours)
-            reasons["time_zone"] = (
-                "same time zone" if hours == 0 else f"{hours:g} h apart in time zones"
-            )
-
-    if "department" in weights:
-        a, b = category_key(mentee.department), category_key(mentor.department)
-        values["department"] = _rule_value(criteria.department_rule, a, b)
-        if a is None or b is None:
-            reasons["department"] = "department not on record for both"
-        else:
-            kind = "same" if a == b else "a different"
-            wanted = "as wanted" if values["department"] == 1.0 else "not as the program asks"
-            reasons["department"] = f"{kind} department ({mentor.department}), {wanted}"
-
-    if "seniority" in weights:
-        if mentee.seniority is None or mentor.seniority is None:
-            values["seniority"] = NEUTRAL
-            reasons["seniority"] = "tenure not on record for both"
-        else:
-            gap = seniority_gap(mentee.seniority, mentor.seniority)
-            values["seniority"] = seniority_value(gap, *_seniority_bounds(criteria))
-            more = "more" if gap >= 0 else "less"
-            reasons["seniority"] = f"{abs(gap):.1f} years {more} tenure"
-
-    if "attributes" in weights:
-        total = sum(r.weight for r in criteria.attribute_rules)
-        acc = 0.0
-        notes = []
-        for rule in criteria.attribute_rules:
-            a = category_key(mentee.attributes.get(rule.attribute))
-            b = category_key(mentor.attributes.get(rule.attribute))
-            v = _rule_value(rule.rule, a, b)
-            acc += rule.weight * v
-            if a is not None and b is not None:
-                kind = "same" if a == b else "different"
-                notes.append(f"{kind} {rule.attribute} ({mentor.attributes.get(rule.attribute)})")
-        values["attributes"] = acc / total if total else 0.0
-        reasons["attributes"] = "; ".join(notes) if notes else "attributes not on record"
-
-    breakdown = tuple(
-        CriterionScore(name, values[name], criteria.weights.get(name, 0.0), w * values[name])
-        for name, w in weights.items()
-    )
-    order = sorted(breakdown, key=lambda c: -c.contribution)
-    return Explanation(
-        score=sum(c.contribution for c in breakdown),
-        breakdown=breakdown,
-        reasons=tuple(reasons[c.criterion] for c in order if c.criterion in reasons),
-    )
-
-
-def _seniority_bounds(criteria: Criteria) -> tuple[float, float]:
-    low = criteria.min_seniority_years if criteria.min_seniority_years is not None else 0.0
-    high = criteria.max_seniority_years
-    return low, (high if high is not None else math.inf)
-
-
-# --- hard rules (scalar, for one pair) --------------------------------------------------
-
-
-def hard_rule_violations(criteria: Criteria, mentee: Participant, mentor: Participant) -> list[str]:
-    """Which hard rules forbid this pair (empty: allowed). Capacity and earlier matches
-    are the caller's to check: they are state, not profile."""
-    broken = []
-    if mentee.external_id == mentor.external_id or (
-        mentee.person_id is not None and mentee.person_id == mentor.person_id
-    ):
-        broken.append("self")
-    if mentor.external_id in mentee.managers or mentee.external_id in mentor.managers:
-        broken.append("manager_chain")
-    if mentee.languages and mentor.languages:
-        if not mentee.languages & mentor.languages:
-            broken.append("no_shared_language")
-    elif criteria.require_shared_language:
-        broken.append("no_shared_language")
-    if (
-        criteria.max_time_zone_hours is not None
-        and mentee.utc_offset is not None
-        and mentor.utc_offset is not None
-        and tz_distance(mentee.utc_offset, mentor.utc_offset) > criteria.max_time_zone_hours
-    ):
-        broken.append("time_zone_too_far")
-    return broken
-
+from services.matching.criteria import (
+    F32,
+    I32,
+    LEVELS,
+    NEUTRAL,
+    SENIORITY_FADE_ABOVE,
+    SENIORITY_FADE_BELOW,
+    Bools,
+    Criteria,
+    Participant,
+    category_key,
+    seniority_bounds,
+    tenure_months,
+)
+from services.matching.explain import Explanation, explain, skill_targets
 
 # --- the vectorized path --------------------------------------------------------------
 
@@ -654,7 +313,7 @@ class ScoringModel:
 
     def _seniority(self, weight: float) -> None:
         index = self.index
-        low, high = _seniority_bounds(self.criteria)
+        low, high = seniority_bounds(self.criteria)
         uniques, codes = self._unique(
             [np.nan if p.seniority is None else tenure_months(p.seniority) for p in self.mentees]
         )
@@ -662,8 +321,8 @@ class ScoringModel:
         gap = (index.seniority_months[None, :] - mentee[:, None]) / 12.0
         value = np.ones_like(gap)
         with np.errstate(invalid="ignore"):
-            below = np.maximum(0.0, 1.0 - (low - gap) / _SENIORITY_FADE_BELOW)
-            above = np.maximum(0.0, 1.0 - (gap - high) / _SENIORITY_FADE_ABOVE)
+            below = np.maximum(0.0, 1.0 - (low - gap) / SENIORITY_FADE_BELOW)
+            above = np.maximum(0.0, 1.0 - (gap - high) / SENIORITY_FADE_ABOVE)
             value = np.where(gap < low, below, np.where(gap > high, above, value))
         value = np.where(np.isnan(gap), np.float32(NEUTRAL), value)
         self.values.append(_Table("seniority", codes, (value * weight).astype(np.float32)))

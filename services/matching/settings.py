@@ -12,3 +12,5 @@ class MatchingSettings(ServiceSettings):
     matching_run_poll_seconds: float = 2.0
     # A running run whose heartbeat is older than this is taken over by another worker.
     matching_run_stale_seconds: float = 15.0
+    # Runs of one program that may be pending or running at once; one more is a 409.
+    matching_max_open_runs_per_program: int = 2

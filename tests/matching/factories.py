@@ -4,7 +4,7 @@ import random
 import uuid
 from typing import Any
 
-from services.matching.scoring import Participant
+from services.matching.criteria import Participant
 from shared.events import (
     EnrollmentCreatedV1,
     PersonUpsertedV1,

@@ -3,70 +3,22 @@ profiles feeds it: events published to the broker (profiles' own endpoints are n
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from devstack.stack import Stack
 from shared.events import (
     EnrollmentCreatedV1,
     EnrollmentState,
     EnrollmentWithdrawnV1,
-    EventData,
     PersonDeactivatedV1,
-    PersonUpsertedV1,
     ProgramCreatedV1,
     ProgramUpdatedV1,
-    make_event,
 )
-from shared.kafka import EventPublisher, OutgoingRecord
-from tests.helpers import create_org, eventually, kafka_settings
+from tests.helpers import create_org, eventually
+from tests.matching.conftest import Connect, Feed, Org
 from tests.matching.factories import enrollment_event, person_event, program_event
-
-Connect = Callable[[str], Awaitable[asyncpg.Connection]]
-Org = tuple[str, dict[str, str]]
-
-
-class Feed:
-    """Publishes events as profiles would, and waits until matching has projected them."""
-
-    def __init__(self, stack: Stack, conn: asyncpg.Connection) -> None:
-        self.publisher = EventPublisher(kafka_settings(stack.bootstrap_servers))
-        self.conn = conn
-
-    async def send(self, org_id: str, *events: EventData) -> None:
-        """Publish events and wait until each is in matching's projection."""
-        records = []
-        for data in events:
-            event = make_event(data, source="tests/profiles", orgid=org_id)
-            records.append(OutgoingRecord(data.topic, event.subject, event.model_dump(mode="json")))
-        await asyncio.to_thread(self.publisher.publish_batch, records)
-        for data in events:
-            await eventually(lambda d=data: self._projected(d))  # type: ignore[misc]
-
-    async def _projected(self, data: EventData) -> bool:
-        if isinstance(data, PersonUpsertedV1 | PersonDeactivatedV1):
-            table, key = "person", data.person_id
-        elif isinstance(data, ProgramCreatedV1 | ProgramUpdatedV1):
-            table, key = "program", data.program_id
-        else:
-            assert isinstance(data, EnrollmentState)
-            table, key = "enrollment", data.enrollment_id
-        version = await self.conn.fetchval(f"SELECT version FROM {table} WHERE id = $1", key)
-        return version is not None and version >= data.version
-
-
-@pytest.fixture
-async def feed(stack: Stack, service_db: Connect) -> AsyncIterator[Feed]:
-    """A publisher into the stack's broker, watching matching's database."""
-    conn = await service_db("matching")
-    f = Feed(stack, conn)
-    yield f
-    await asyncio.to_thread(f.publisher.close)
-    await conn.close()
 
 
 def suggestions_url(program_id: uuid.UUID, enrollment_id: uuid.UUID) -> str:

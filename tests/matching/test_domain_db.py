@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.matching import domain, events
+from services.matching import domain, lifecycle, projection, publish, runs
 from services.matching.embeddings import DIMENSIONS, pack
 from services.matching.models import (
     EnrollmentProjection,
@@ -57,14 +57,14 @@ async def test_projection_keeps_the_newest_version(
     ada = person_event("ada")
     enrolled = enrollment_event(program.program_id, ada, "mentor", skills={"Go": 4}, version=2)
     async with sessions() as s, s.begin():
-        assert await domain.apply_program(s, org, program)
-        assert await domain.apply_person(s, org, ada)
-        assert await domain.apply_enrollment(s, org, enrolled)
+        assert await projection.apply_program(s, org, program)
+        assert await projection.apply_person(s, org, ada)
+        assert await projection.apply_enrollment(s, org, enrolled)
     async with sessions() as s, s.begin():
         stale = ProgramUpdatedV1(**{**program.model_dump(), "version": 1, "status": "closed"})
-        assert not await domain.apply_program(s, org, stale)
+        assert not await projection.apply_program(s, org, stale)
         older = EnrollmentUpdatedV1(**{**enrolled.model_dump(), "version": 1, "capacity": 9})
-        assert not await domain.apply_enrollment(s, org, older)
+        assert not await projection.apply_enrollment(s, org, older)
     async with sessions() as s:
         pool = await domain.current_pool(s, org, program.program_id)
         assert pool.program_status == "open"
@@ -83,22 +83,22 @@ async def test_deactivation_and_withdrawal_leave_the_pool_and_end_matches(
     mentor = enrollment_event(program.program_id, mentor_p, "mentor", skills={"python": 5})
     other = enrollment_event(program.program_id, other_p, "mentor", skills={"python": 1})
     async with sessions() as s, s.begin():
-        await domain.apply_program(s, org, program)
+        await projection.apply_program(s, org, program)
         for p in (mentee_p, mentor_p, other_p):
-            await domain.apply_person(s, org, p)
+            await projection.apply_person(s, org, p)
         for e in (mentee, mentor, other):
-            await domain.apply_enrollment(s, org, e)
+            await projection.apply_enrollment(s, org, e)
     async with sessions() as s, s.begin():
         found = await domain.suggestions(s, org, program.program_id, mentee.enrollment_id, 5)
         assert [x.mentor.external_id for x in found] == ["m1", "m2"]
-        match = await domain.create_match(
+        match = await lifecycle.create_match(
             s, org, program.program_id, mentee.enrollment_id, mentor.enrollment_id
         )
     async with sessions() as s, s.begin():
         gone = PersonDeactivatedV1(
             **{**mentor_p.model_dump(), "version": 2, "employment_status": "inactive"}
         )
-        await domain.apply_person(s, org, gone)
+        await projection.apply_person(s, org, gone)
     async with sessions() as s, s.begin():
         found = await domain.suggestions(s, org, program.program_id, mentee.enrollment_id, 5)
         assert [x.mentor.external_id for x in found] == ["m2"]
@@ -114,7 +114,7 @@ async def test_deactivation_and_withdrawal_leave_the_pool_and_end_matches(
         ).all()
         assert types == ["mentorbus.match.created.v1", "mentorbus.match.declined.v1"]
         withdrawn = EnrollmentUpdatedV1(**{**other.model_dump(), "version": 2})
-        await domain.apply_enrollment(s, org, withdrawn, withdrawn=True)
+        await projection.apply_enrollment(s, org, withdrawn, withdrawn=True)
     async with sessions() as s:
         assert await domain.suggestions(s, org, program.program_id, mentee.enrollment_id, 5) == []
         row = await s.get(EnrollmentProjection, other.enrollment_id)
@@ -132,12 +132,12 @@ async def test_a_run_left_running_by_a_stopped_worker_is_resumed(
         enrollment_event(program.program_id, p, "mentor", skills={"SQL": 5}) for p in people[3:]
     ]
     async with sessions() as s, s.begin():
-        await domain.apply_program(s, org, program)
+        await projection.apply_program(s, org, program)
         for p in people:
-            await domain.apply_person(s, org, p)
+            await projection.apply_person(s, org, p)
         for e in mentees + mentors:
-            await domain.apply_enrollment(s, org, e)
-        run = await domain.create_run(s, org, program.program_id, {"objective": "max_score"})
+            await projection.apply_enrollment(s, org, e)
+        run = await runs.create_run(s, org, program.program_id, {"objective": "max_score"})
         # As a worker that died mid-run leaves it: running, with an old heartbeat.
         run.status, run.attempts, run.heartbeat_at = "running", 1, utcnow() - timedelta(minutes=1)
     worker = RunWorker(sessions, stale_seconds=5)
@@ -167,11 +167,11 @@ async def test_a_goal_in_other_words_finds_the_mentor_who_knows_it(
     guard = enrollment_event(pid, guard_p, "mentor", skills={"Security": 4})
     seller = enrollment_event(pid, seller_p, "mentor", skills={"Sales": 5})
     async with sessions() as s, s.begin():
-        await domain.apply_program(s, org, program)
+        await projection.apply_program(s, org, program)
         for p in (mentee_p, guard_p, seller_p):
-            await domain.apply_person(s, org, p)
+            await projection.apply_person(s, org, p)
         for e in (mentee, guard, seller):
-            await domain.apply_enrollment(s, org, e)
+            await projection.apply_enrollment(s, org, e)
     async with sessions() as s:
         row = await s.get(EnrollmentProjection, mentee.enrollment_id)
         assert row is not None and row.goal_vectors is not None  # embedded on arrival
@@ -270,7 +270,7 @@ async def test_applying_a_run_rechecks_places_and_announces_each_match(
     """Between the run and its apply a mentor's place is taken and a mentee withdraws: the
     apply skips what no longer fits, never overbooks, and stages one `match.created` per
     new match, exactly as `make_event` builds it; a second apply is refused."""
-    monkeypatch.setattr(domain, "APPLY_BATCH", 2)  # several insert batches
+    monkeypatch.setattr(runs, "APPLY_BATCH", 2)  # several insert batches
     org = uuid.uuid4()
     program = program_event(max_mentees_per_mentor=2)
     pid = program.program_id
@@ -283,12 +283,12 @@ async def test_applying_a_run_rechecks_places_and_announces_each_match(
         for i, p in enumerate(people[7:])
     ]
     async with sessions() as s, s.begin():
-        await domain.apply_program(s, org, program)
+        await projection.apply_program(s, org, program)
         for p in people:
-            await domain.apply_person(s, org, p)
+            await projection.apply_person(s, org, p)
         for e in mentees + mentors:
-            await domain.apply_enrollment(s, org, e)
-        run = await domain.create_run(s, org, pid, {"objective": "max_score"})
+            await projection.apply_enrollment(s, org, e)
+        run = await runs.create_run(s, org, pid, {"objective": "max_score"})
     worker = RunWorker(sessions)
     assert await worker.claim() == run.id
     await worker.execute(run.id)
@@ -306,13 +306,13 @@ async def test_applying_a_run_rechecks_places_and_announces_each_match(
     )
     leaving = next(e for e in mentees if e.enrollment_id == gone)
     async with sessions() as s, s.begin():
-        await domain.apply_enrollment(s, org, late)
-        await domain.create_match(s, org, pid, late.enrollment_id, first)
+        await projection.apply_enrollment(s, org, late)
+        await lifecycle.create_match(s, org, pid, late.enrollment_id, first)
         withdrawn = EnrollmentUpdatedV1(**{**leaving.model_dump(), "version": 2})
-        await domain.apply_enrollment(s, org, withdrawn, withdrawn=True)
+        await projection.apply_enrollment(s, org, withdrawn, withdrawn=True)
 
     async with sessions() as s, s.begin():
-        applied = await domain.apply_run(s, org, run.id)
+        applied = await runs.apply_run(s, org, run.id)
     reasons = {s["mentee_enrollment_id"]: s["reason"] for s in applied.skipped}
     assert reasons[str(gone)] == "the mentee is no longer in the program's pool"
     full = [r for r in reasons.values() if r == "the mentor has no open place any more"]
@@ -344,10 +344,10 @@ async def test_applying_a_run_rechecks_places_and_announces_each_match(
         for column, value in created.items():
             assert getattr(match, column) == value, column  # as made, after the round trip
         envelope, data = parse_event(json.dumps(payloads[str(match.id)]))
-        assert data == events.match_state(match, MatchCreatedV1)
-        reference = make_event(data, source=events.SOURCE, orgid=str(org))
+        assert data == publish.match_state(match, MatchCreatedV1)
+        reference = make_event(data, source=publish.SOURCE, orgid=str(org))
         assert envelope == reference.model_copy(update={"id": envelope.id, "time": envelope.time})
 
     async with sessions() as s, s.begin():
         with pytest.raises(Conflict, match="was applied already"):
-            await domain.apply_run(s, org, run.id)
+            await runs.apply_run(s, org, run.id)

@@ -6,15 +6,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.matching.scoring import (
-    Criteria,
-    MentorIndex,
-    Participant,
-    ScoringModel,
-    explain,
-    hard_rule_violations,
-    top_k,
-)
+from services.matching.criteria import Criteria, Participant
+from services.matching.explain import explain, hard_rule_violations
+from services.matching.scoring import MentorIndex, ScoringModel, top_k
 from services.matching.skills import goal_skills, goals_to_skills, normalize_skill
 from tests.matching.factories import random_people
 

@@ -7,15 +7,10 @@ import uuid
 import numpy as np
 import pytest
 
+from services.matching.criteria import Criteria, Participant
+from services.matching.explain import hard_rule_violations
 from services.matching.planner import RunOptions, plan_cohort
-from services.matching.scoring import (
-    Criteria,
-    Edges,
-    MentorIndex,
-    Participant,
-    ScoringModel,
-    hard_rule_violations,
-)
+from services.matching.scoring import Edges, MentorIndex, ScoringModel
 from services.matching.solver import SolveOptions, greedy, solve
 from tests.matching.factories import random_people
 

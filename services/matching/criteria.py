@@ -1,0 +1,196 @@
+"""What a program asks of a pair: participants as scoring sees them, a program's criteria
+(weights and rules, defaults filled in), and the per-criterion value functions that the
+scalar (`explain`) and the vectorized (`scoring`) paths share. Pure module."""
+
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+LEVELS = 6  # skill level 0 (does not have it) .. 5 (expert)
+NEUTRAL = 0.5  # the value of a criterion whose data one side lacks: neither good nor bad
+CRITERIA = ("skills", "goals", "languages", "time_zone", "department", "seniority", "attributes")
+# The same defaults profiles validates programs with (services/profiles/schemas.py).
+DEFAULT_WEIGHTS = {
+    "skills": 0.35,
+    "goals": 0.2,
+    "department": 0.1,
+    "seniority": 0.1,
+    "languages": 0.1,
+    "time_zone": 0.1,
+    "attributes": 0.05,
+}
+# Seniority beyond the wanted gap fades out over these many years instead of dropping to 0.
+SENIORITY_FADE_BELOW = 3.0
+SENIORITY_FADE_ABOVE = 5.0
+
+F32 = npt.NDArray[np.float32]
+I32 = npt.NDArray[np.int32]
+Bools = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A mentee or mentor as scoring sees them (built from the projection by the caller)."""
+
+    enrollment_id: uuid.UUID
+    external_id: str
+    person_id: uuid.UUID | None = None
+    skills: Mapping[str, int] = field(default_factory=dict)  # canonical skill -> level 1..5
+    goals: tuple[str, ...] = ()  # canonical skill keys the mentee's goals ask for
+    languages: frozenset[str] = frozenset()  # primary language subtags ("en", "de")
+    utc_offset: float | None = None  # hours
+    department: str | None = None
+    seniority: float | None = None  # years since hire
+    managers: frozenset[str] = frozenset()  # external ids of everyone above them
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    capacity: int = 0  # places still open (mentors)
+
+
+@dataclass(frozen=True)
+class AttributeRule:
+    """Mentor and mentee must have the `same` or a `different` value of an attribute."""
+
+    attribute: str
+    rule: str  # same | different
+    weight: float = 1.0
+
+
+def _number(value: Any, default: float | None) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return default
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """A program's matching weights and rules (its `criteria` object, defaults filled in).
+
+    Keys read (the shape profiles validates), each optional:
+    - `weights`: {skills, goals, department, seniority, languages, time_zone, attributes},
+      floats >= 0, default .35/.2/.1/.1/.1/.1/.05; normalized over the criteria that apply.
+    - `department_rule`: same | different | any (default; then department is not scored).
+    - `seniority_gap`: {min_years, max_years}: the wanted tenure gap (mentor minus mentee,
+      years since hire); 1 inside, fading over 3 years below and 5 above. Default [0, inf).
+    - `require_shared_language`: a shared language is always required when both list
+      languages; true also refuses pairs where either lists none.
+    - `max_time_zone_difference_hours`: a hard rule when set.
+    - `attribute_rules`: [{attribute, rule: same | different, weight}] over the person's
+      `attributes` (and `division`, `title`); their weighted mean is `attributes`.
+    """
+
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    department_rule: str = "any"  # same | different | any
+    min_seniority_years: float | None = None
+    max_seniority_years: float | None = None
+    require_shared_language: bool = False
+    max_time_zone_hours: float | None = None
+    attribute_rules: tuple[AttributeRule, ...] = ()
+
+    @classmethod
+    def from_program(cls, raw: Mapping[str, Any] | None) -> "Criteria":
+        """Read a program's `criteria`; anything missing or malformed takes the default,
+        so a program event can never make matching fail."""
+        raw = raw or {}
+        raw_weights = raw.get("weights") if isinstance(raw.get("weights"), Mapping) else {}
+        assert isinstance(raw_weights, Mapping)
+        weights = {
+            name: max(0.0, _number(raw_weights.get(name), default) or 0.0)
+            for name, default in DEFAULT_WEIGHTS.items()
+        }
+        rule = raw.get("department_rule")
+        gap = raw.get("seniority_gap") if isinstance(raw.get("seniority_gap"), Mapping) else {}
+        assert isinstance(gap, Mapping)
+        rules = []
+        for item in raw.get("attribute_rules") or []:
+            if (
+                isinstance(item, Mapping)
+                and isinstance(item.get("attribute"), str)
+                and item.get("rule") in ("same", "different")
+            ):
+                weight = max(0.0, _number(item.get("weight"), 1.0) or 0.0)
+                rules.append(AttributeRule(item["attribute"], item["rule"], weight))
+        return cls(
+            weights=weights,
+            department_rule=rule if rule in ("same", "different", "any") else "any",
+            min_seniority_years=_number(gap.get("min_years"), None),
+            max_seniority_years=_number(gap.get("max_years"), None),
+            require_shared_language=raw.get("require_shared_language") is True,
+            max_time_zone_hours=_number(raw.get("max_time_zone_difference_hours"), None),
+            attribute_rules=tuple(rules),
+        )
+
+    def active(self) -> dict[str, float]:
+        """The criteria that take part in the score, with their weight normalized to sum 1."""
+        weights = {name: float(self.weights.get(name, 0.0)) for name in CRITERIA}
+        if self.department_rule == "any":
+            weights["department"] = 0.0
+        if not any(r.weight > 0 for r in self.attribute_rules):
+            weights["attributes"] = 0.0
+        total = sum(weights.values())
+        if total <= 0:  # every weight zero: rank by skills alone rather than divide by zero
+            return {"skills": 1.0}
+        return {name: w / total for name, w in weights.items() if w > 0}
+
+
+# --- the per-criterion value functions (shared by the vector and the scalar path) --------
+
+
+def skill_cover(mentee_level: int, mentor_level: int) -> float:
+    """How well a mentor can teach a skill: full from two levels above the mentee."""
+    return min(1.0, max(0.0, (mentor_level - mentee_level) / 2.0))
+
+
+def tz_distance(a: float, b: float) -> float:
+    """Hours between two UTC offsets around the clock (UTC-11 and UTC+12 are 1 h apart)."""
+    d = abs(a - b) % 24.0
+    return min(d, 24.0 - d)
+
+
+def tz_value(distance: float) -> float:
+    """1 in the same time zone, 0 half a day apart."""
+    return 1.0 - min(distance, 12.0) / 12.0
+
+
+def tenure_months(years: float) -> int:
+    """Tenure counts in whole months: finer is noise, and it keeps the distinct values few
+    (one precomputed row per distinct mentee tenure)."""
+    return round(years * 12)
+
+
+def seniority_gap(mentee_years: float, mentor_years: float) -> float:
+    """The mentor's tenure minus the mentee's, in years (of whole months)."""
+    return (tenure_months(mentor_years) - tenure_months(mentee_years)) / 12.0
+
+
+def seniority_value(gap: float, low: float, high: float) -> float:
+    """1 inside the wanted gap (mentor's years minus mentee's), fading outside it."""
+    if gap < low:
+        return max(0.0, 1.0 - (low - gap) / SENIORITY_FADE_BELOW)
+    if gap > high:
+        return max(0.0, 1.0 - (gap - high) / SENIORITY_FADE_ABOVE)
+    return 1.0
+
+
+def category_key(value: Any) -> str | None:
+    """How categorical values compare: trimmed and case-folded; empty means unknown."""
+    if value is None:
+        return None
+    text = str(value).strip().casefold()
+    return text or None
+
+
+def rule_value(rule: str, a: str | None, b: str | None) -> float:
+    if a is None or b is None:
+        return NEUTRAL
+    return 1.0 if (a == b) == (rule == "same") else 0.0
+
+
+def seniority_bounds(criteria: Criteria) -> tuple[float, float]:
+    low = criteria.min_seniority_years if criteria.min_seniority_years is not None else 0.0
+    high = criteria.max_seniority_years
+    return low, (high if high is not None else math.inf)
