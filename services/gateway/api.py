@@ -9,11 +9,12 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from services.gateway import domain
+from services.gateway.auth import CallerDep, authenticate
 from services.gateway.forwarding import Forwarder, UpstreamFailed
 from services.gateway.openapi import merge_openapi
 from services.gateway.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
 from services.gateway.settings import GatewaySettings
-from shared.errors import DomainError, Forbidden, NotFound, PayloadTooLarge, Unauthorized
+from shared.errors import DomainError, Forbidden, NotFound, PayloadTooLarge
 from shared.identity import Caller
 from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, page_of
 from shared.service import SessionDep
@@ -29,22 +30,6 @@ def get_forwarder(request: Request) -> Forwarder:
     return forwarder
 
 
-async def authenticate(request: Request, session: SessionDep) -> Caller:
-    """`Authorization: Bearer <admin token | API key>` -> the caller."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("send Authorization: Bearer <API key>")
-    token = token.strip()
-    settings: GatewaySettings = request.app.state.settings
-    if domain.is_admin_token(token, settings.admin_token):
-        return Caller(org_id=None, is_admin=True)
-    api_key = await domain.find_active_key(session, token)
-    if api_key is None:
-        raise Unauthorized("unknown or revoked API key")
-    return Caller(org_id=api_key.org_id, is_admin=False, scopes=tuple(api_key.scopes))
-
-
-CallerDep = Annotated[Caller, Depends(authenticate)]
 ForwarderDep = Annotated[Forwarder, Depends(get_forwarder)]
 
 
