@@ -5,7 +5,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.feedback import domain, projections
+from services.feedback import domain, history, projections, tracks
 from shared.consumer import Handler
 from shared.events import (
     CloudEvent,
@@ -34,6 +34,7 @@ SOURCE = "mentorbus/feedback"
 async def on_person(session: AsyncSession, event: CloudEvent, person: PersonState) -> None:
     """A person changed or left: stop or keep asking them for feedback."""
     await domain.apply_person(session, uuid.UUID(event.orgid), person)
+    await history.apply_person_history(session, uuid.UUID(event.orgid), person, event.time.date())
 
 
 async def on_program(session: AsyncSession, event: CloudEvent, program: ProgramState) -> None:
@@ -57,6 +58,8 @@ async def on_enrollment(
 async def on_match(session: AsyncSession, event: CloudEvent, match: MatchState) -> None:
     """A match was proposed, accepted, declined, ended or completed."""
     await projections.apply_match(session, uuid.UUID(event.orgid), match, event.time)
+    if match.status == "active":
+        await tracks.on_match_active(session, uuid.UUID(event.orgid), match, event.time)
 
 
 HANDLERS: dict[type[EventData], Handler] = {

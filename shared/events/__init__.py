@@ -39,9 +39,16 @@ from shared.events.sessions import (
     SessionState,
 )
 from shared.events.topics import ALL_TOPICS, Topic, dead_letter_topic
+from shared.events.tracks import (
+    AgreementSignedV1,
+    TrackAssignedV1,
+    TrackCompletedV1,
+    TrackStepCompletedV1,
+)
 
 __all__ = [
     "ALL_TOPICS",
+    "AgreementSignedV1",
     "CloudEvent",
     "EnrollmentCreatedV1",
     "EnrollmentState",
@@ -71,6 +78,9 @@ __all__ = [
     "SessionState",
     "Skill",
     "Topic",
+    "TrackAssignedV1",
+    "TrackCompletedV1",
+    "TrackStepCompletedV1",
     "UnknownEventType",
     "dead_letter_topic",
     "event_model",
