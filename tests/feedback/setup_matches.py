@@ -53,7 +53,7 @@ async def active_match(
         return None if answer.status_code == 404 else answer
 
     created = await eventually(propose)
-    assert created.status_code == 201, created.text
+    assert created is not None and created.status_code == 201, created and created.text
     match_id = str(created.json()["id"])
     accepted = await api.post(f"/v1/matches/{match_id}/accept", headers=key)
     assert accepted.status_code == 200, accepted.text
@@ -67,5 +67,6 @@ async def get_when_ready(api: httpx.AsyncClient, key: Key, path: str) -> dict[st
         answer = await api.get(path, headers=key)
         return answer.json() if answer.status_code == 200 else None
 
-    body: dict[str, Any] = await eventually(probe)
+    body = await eventually(probe)
+    assert body is not None
     return body
