@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.feedback import domain, feedback_requests, projections
+from services.feedback import domain, feedback_requests, history, projections, tracks
 from services.feedback.settings import FeedbackSettings
 from shared.consumer import Handler, batched
 from shared.events import (
@@ -33,6 +33,7 @@ from shared.events import (
 )
 from shared.events.enrollments import EnrollmentState
 from shared.events.matches import MatchState
+from shared.events.people import PersonState
 from shared.events.programs import ProgramState
 from shared.events.sessions import SessionState
 
@@ -43,6 +44,16 @@ SOURCE = "mentorbus/feedback"
 def _request_expiry() -> timedelta:
     # Handlers keep the shared one-signature contract, so they read the setting here.
     return timedelta(hours=FeedbackSettings().feedback_request_expiry_hours)
+
+
+async def apply_people(session: AsyncSession, events: list[tuple[CloudEvent, PersonState]]) -> None:
+    """People changed or left: the person projection in one statement for the batch, and
+    each dated state in the person history (outcomes)."""
+    await domain.apply_people(session, events)
+    for event, person in events:
+        await history.apply_person_history(
+            session, uuid.UUID(event.orgid), person, event.time.date()
+        )
 
 
 async def on_program(session: AsyncSession, event: CloudEvent, program: ProgramState) -> None:
@@ -68,6 +79,8 @@ async def on_match(session: AsyncSession, event: CloudEvent, match: MatchState) 
     org_id = uuid.UUID(event.orgid)
     await projections.apply_match(session, org_id, match, event.time)
     await feedback_requests.ask_at_match_end(session, org_id, match, event.time, _request_expiry())
+    if match.status == "active":
+        await tracks.on_match_active(session, org_id, match, event.time)
 
 
 async def on_session(session: AsyncSession, event: CloudEvent, state: SessionState) -> None:
@@ -87,8 +100,8 @@ _OUTCOMES: dict[type[SessionState], str] = {
 
 
 HANDLERS: dict[type[EventData], Handler] = {
-    PersonUpsertedV1: batched(domain.apply_people),
-    PersonDeactivatedV1: batched(domain.apply_people),
+    PersonUpsertedV1: batched(apply_people),
+    PersonDeactivatedV1: batched(apply_people),
     ProgramCreatedV1: on_program,
     ProgramUpdatedV1: on_program,
     EnrollmentCreatedV1: on_enrollment,

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, SmallInteger, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, SmallInteger, Text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -215,3 +215,117 @@ class GoalUpdate(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(JSONB)
     changed_by: Mapped[str | None]
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- learning tracks, agreements and person history (issue 20) --------------------------
+
+
+class PersonHistory(Base):
+    """One dated HRIS state of a person, kept from `person.*` events' history entries."""
+
+    __tablename__ = "person_history"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    effective_date: Mapped[date] = mapped_column(primary_key=True)
+    org_id: Mapped[uuid.UUID]
+    external_id: Mapped[str]
+    version: Mapped[int]
+    employment_status: Mapped[str]
+    job_level: Mapped[int | None]
+    department: Mapped[str | None]
+
+
+class Track(Base):
+    """A program's learning track; `modules` is the current version's."""
+
+    __tablename__ = "track"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    org_id: Mapped[uuid.UUID]
+    program_id: Mapped[uuid.UUID]
+    name: Mapped[str]
+    is_default: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(default=1)
+    modules: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrackVersion(Base):
+    """The modules of one version of a track, kept for the matches that started on it."""
+
+    __tablename__ = "track_version"
+
+    track_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("track.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
+    modules: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MatchTrack(Base):
+    """The track (and version) a match follows, from the day it became active."""
+
+    __tablename__ = "match_track"
+
+    match_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    org_id: Mapped[uuid.UUID]
+    program_id: Mapped[uuid.UUID]
+    track_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("track.id"))
+    version: Mapped[int]
+    started_on: Mapped[date]
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StepCompletion(Base):
+    """A participant's part of a step, done (a `both` step needs the mentee's and the
+    mentor's)."""
+
+    __tablename__ = "step_completion"
+
+    match_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("match_track.match_id"), primary_key=True
+    )
+    step_id: Mapped[str] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(primary_key=True)
+    employee_external_id: Mapped[str]
+    completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AgreementTemplate(Base):
+    """A program's agreement template: the terms every new match's agreement starts from."""
+
+    __tablename__ = "agreement_template"
+
+    program_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    org_id: Mapped[uuid.UUID]
+    terms: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Agreement(Base):
+    """A match's mentoring agreement; `version` counts edits of its text."""
+
+    __tablename__ = "agreement"
+
+    match_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    org_id: Mapped[uuid.UUID]
+    program_id: Mapped[uuid.UUID]
+    terms: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    text: Mapped[str]
+    version: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(default="draft")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AgreementSignature(Base):
+    """Who signed which version of a match's agreement, and when."""
+
+    __tablename__ = "agreement_signature"
+
+    match_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agreement.match_id"), primary_key=True)
+    employee_external_id: Mapped[str] = mapped_column(primary_key=True)
+    version: Mapped[int]
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -68,7 +68,12 @@ _TABLE: list[tuple[str, str, str, bool]] = [
     (r"^/v1/sessions/{id}$", "sessions", "sessions", False),
     (r"^/v1/sessions/{id}/(cancel|complete|no-show)$", "sessions", "sessions", False),
     # feedback
-    (r"^/v1/programs/{id}/(analytics|at-risk|tracks|outcomes)$", "feedback", "feedback", False),
+    (
+        r"^/v1/programs/{id}/(analytics|at-risk|tracks|outcomes|agreement-template)$",
+        "feedback",
+        "feedback",
+        False,
+    ),
     (r"^/v1/matches/{id}/(check-ins|track|agreement)$", "feedback", "feedback", False),
     (r"^/v1/matches/{id}/track/steps/{id}/complete$", "feedback", "feedback", False),
     (r"^/v1/matches/{id}/agreement/sign$", "feedback", "feedback", False),

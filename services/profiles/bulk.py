@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -23,6 +24,7 @@ from shared.db import driver_connection, utcnow
 from shared.errors import FieldError
 from shared.events import PersonDeactivatedV1, PersonState, PersonUpsertedV1, make_event
 from shared.events.envelope import SPEC_VERSION
+from shared.events.people import PersonHistoryEntry
 
 BulkStatus = Literal["created", "updated", "unchanged", "error"]
 
@@ -43,6 +45,8 @@ COLUMNS: dict[str, str] = {
     "hire_date": "date",
     "employment_status": "text",
     "attributes": "jsonb",
+    "job_level": "integer",
+    "effective_date": "date",
 }
 _RECORD_TYPE = ", ".join(f"{name} {sql}" for name, sql in COLUMNS.items())
 _COLUMN_LIST = ", ".join(COLUMNS)
@@ -76,6 +80,24 @@ _SELECT_CHAINS = f"""
         WHERE c.depth < {MAX_MANAGER_CHAIN}
     )
     SELECT DISTINCT external_id, manager_external_id FROM chain
+"""
+# Effective dating: every recorded state joins the history, set-based like the rest.
+_HISTORY_COLUMNS = ", ".join(PersonHistoryEntry.model_fields)
+_HISTORY_RECORD = ", ".join(f"{c} {COLUMNS[c]}" for c in PersonHistoryEntry.model_fields)
+_INSERT_HISTORY = f"""
+    INSERT INTO employee_history (person_id, org_id, version, {_HISTORY_COLUMNS})
+    SELECT r.person_id, $1, r.version, {_HISTORY_COLUMNS}
+    FROM jsonb_to_recordset($2::text::jsonb)
+         AS r(person_id uuid, version integer, {_HISTORY_RECORD})
+    ON CONFLICT (person_id, effective_date) DO UPDATE SET
+        {", ".join(f"{c} = excluded.{c}" for c in ("version", *PersonHistoryEntry.model_fields))},
+        recorded_at = now()
+"""
+_SELECT_HISTORY = f"""
+    SELECT h.person_id, {", ".join(f"h.{c}" for c in PersonHistoryEntry.model_fields)}
+    FROM employee_history AS h
+    JOIN unnest($1::uuid[], $2::date[]) AS k (person_id, effective_date)
+         ON h.person_id = k.person_id AND h.effective_date = k.effective_date
 """
 _INSERT_OUTBOX = """
     INSERT INTO outbox_message (event_id, topic, key, event_type, payload)
@@ -235,7 +257,9 @@ def _outbox_row(
 
 def _envelope_matches_make_event() -> bool:
     record = BulkRecordIn(external_id="x", hire_date="2020-02-29", languages=["en"])
-    state = {"version": 1, **record.model_dump()}
+    values = record.model_dump() | {"effective_date": date(2024, 1, 1)}
+    entry = {f: values[f] for f in PersonHistoryEntry.model_fields}
+    state = {"version": 1, **values, "history_entry": entry}
     person_id = uuid.uuid4()
     row = json.loads(_dump([_outbox_row("org", person_id, state, "t")["payload"]]))[0]
     data = PersonUpsertedV1.model_validate({"person_id": person_id, **state})
@@ -270,10 +294,29 @@ async def bulk_upsert(
     ]
     batch_managers = {v.external_id: v.values["manager_external_id"] for v in valid}
     cyclic = await _cycles(conn, org_id, with_new_manager, batch_managers)
+    today = date.today()
+    for v in valid:
+        v.values["effective_date"] = v.values["effective_date"] or today
+    # States older than the current one only join the history; those already there as
+    # they are change nothing.
+    past = [
+        v
+        for v in valid
+        if v.external_id in stored
+        and v.values["effective_date"] < stored[v.external_id]["effective_date"]
+    ]
+    held: set[tuple[Any, ...]] = set()
+    if past:
+        keys = [stored[v.external_id]["id"] for v in past]
+        dates = [v.values["effective_date"] for v in past]
+        for h in await conn.fetch(_SELECT_HISTORY, keys, dates):
+            held.add((h["person_id"], *(h[f] for f in PersonHistoryEntry.model_fields)))
+    past_ids = {v.external_id for v in past}
 
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     outbox: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
     offboarded: list[uuid.UUID] = []
     now = utcnow().isoformat().replace("+00:00", "Z")
     org = str(org_id)
@@ -285,28 +328,42 @@ async def bulk_upsert(
             )
             continue
         row = stored.get(v.external_id)
+        entry = {f: v.values[f] for f in PersonHistoryEntry.model_fields}
+        current = v.values
         if row is None:
             person_id, version, status = uuid.uuid4(), 1, "created"
             inserts.append({"id": str(person_id), "external_id": v.external_id, **v.values})
             was_inactive = False
         else:
             person_id = row["id"]
-            if _stored_values(row) == v.values:
+            if v.external_id in past_ids:
+                if (person_id, *entry.values()) in held:
+                    unchanged = BulkResult(v.external_id, "unchanged", version=row["version"])
+                    results[v.index] = unchanged
+                    continue
+                current = _stored_values(row)
+            elif _stored_values(row) | {"effective_date": None} == v.values | {
+                "effective_date": None
+            }:
                 results[v.index] = BulkResult(v.external_id, "unchanged", version=row["version"])
                 continue
             version, status = row["version"] + 1, "updated"
-            updates.append({"id": str(person_id), "version": version, **v.values})
+            updates.append({"id": str(person_id), "version": version, **current})
             was_inactive = row["employment_status"] == "inactive"
         results[v.index] = BulkResult(v.external_id, status, version=version)  # type: ignore[arg-type]
-        state = {"external_id": v.external_id, "version": version, **v.values}
+        history.append({"person_id": str(person_id), "version": version, **entry})
+        state = {"external_id": v.external_id, "version": version, **current}
+        state["history_entry"] = entry
         outbox.append(_outbox_row(org, person_id, state, now))
-        if v.values["employment_status"] == "inactive" and not was_inactive and row is not None:
+        if current["employment_status"] == "inactive" and not was_inactive and row is not None:
             offboarded.append(person_id)
 
     if inserts:
         await conn.execute(_INSERT, org_id, _dump(inserts))
     if updates:
         await conn.execute(_UPDATE, _dump(updates))
+    if history:
+        await conn.execute(_INSERT_HISTORY, org_id, _dump(history))
     if outbox:
         await conn.execute(_INSERT_OUTBOX, _dump(outbox))
     # Rows changed behind the ORM's back: forget anything it cached about them.

@@ -18,7 +18,7 @@ from shared.events import (
     ProgramUpdatedV1,
 )
 from shared.events.enrollments import EnrollmentState
-from shared.events.people import PersonState
+from shared.events.people import PersonHistoryEntry, PersonState
 from shared.events.programs import ProgramState
 from shared.outbox import add_event
 
@@ -35,29 +35,28 @@ def organization_created(org: Organization) -> OrganizationCreatedV1:
     return OrganizationCreatedV1(organization_id=org.id, name=org.name)
 
 
-PERSON_FIELDS = tuple(PersonState.model_fields.keys() - {"person_id"})
+PERSON_FIELDS = tuple(PersonState.model_fields.keys() - {"person_id", "history_entry"})
+HISTORY_FIELDS = tuple(PersonHistoryEntry.model_fields)
 
 
 def person_state(person: Person) -> dict[str, object]:
-    """A person's full state, as the people events carry it."""
+    """A person's full state, as the people events carry it (without the history entry)."""
     return {"person_id": person.id, **{f: getattr(person, f) for f in PERSON_FIELDS}}
 
 
-def person_upserted(person: Person) -> PersonUpsertedV1:
-    """Full state of a created or changed person."""
-    return PersonUpsertedV1.model_validate(person_state(person))
+def current_entry(person: Person) -> dict[str, object]:
+    """The person's current state as a history entry."""
+    return {f: getattr(person, f) for f in HISTORY_FIELDS}
 
 
-def person_deactivated(person: Person) -> PersonDeactivatedV1:
-    """Full state of an offboarded person."""
-    return PersonDeactivatedV1.model_validate(person_state(person))
-
-
-def person_changed(person: Person) -> PersonUpsertedV1 | PersonDeactivatedV1:
-    """`person.deactivated` once inactive (offboarded), else `person.upserted`."""
-    if person.employment_status == "inactive":
-        return person_deactivated(person)
-    return person_upserted(person)
+def person_changed(
+    person: Person, entry: dict[str, object] | None = None
+) -> PersonUpsertedV1 | PersonDeactivatedV1:
+    """`person.deactivated` once inactive (offboarded), else `person.upserted`; the
+    history entry recorded is `entry`, or else the current state."""
+    model = PersonDeactivatedV1 if person.employment_status == "inactive" else PersonUpsertedV1
+    history_entry = entry if entry is not None else current_entry(person)
+    return model.model_validate({**person_state(person), "history_entry": history_entry})
 
 
 def _program_state(program: Program) -> dict[str, object]:

@@ -4,11 +4,11 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy import ARRAY, DateTime, ForeignKey, PrimaryKeyConstraint, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import Base, TimestampedMixin
+from shared.db import Base, TimestampedMixin, utcnow
 
 
 class Organization(TimestampedMixin, Base):
@@ -42,6 +42,10 @@ class Person(TimestampedMixin, Base):
     hire_date: Mapped[date | None]
     employment_status: Mapped[str] = mapped_column(default="active")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    job_level: Mapped[int | None]
+    # When the current state took effect in the HRIS (older synced states only join
+    # `employee_history`).
+    effective_date: Mapped[date] = mapped_column(default=date.today)
     # Bumped on every real change: the ETag, and the order consumers apply changes in.
     version: Mapped[int] = mapped_column(default=1)
     # SCIM provisioning (see services/profiles/scim.py for the attribute mapping).
@@ -110,3 +114,21 @@ class ScimGroupMember(Base):
     )
     member_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     member_type: Mapped[str]
+
+
+class EmployeeHistory(Base):
+    """One dated state of an employee as synced from the HRIS (effective dating)."""
+
+    __tablename__ = "employee_history"
+    __table_args__ = (PrimaryKeyConstraint("person_id", "effective_date"),)
+
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"))
+    effective_date: Mapped[date]
+    org_id: Mapped[uuid.UUID]
+    version: Mapped[int]
+    employment_status: Mapped[str]
+    job_level: Mapped[int | None]
+    department: Mapped[str | None]
+    division: Mapped[str | None]
+    title: Mapped[str | None]
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

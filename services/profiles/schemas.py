@@ -112,6 +112,12 @@ class EmployeeIn(BaseModel):
     hire_date: date | None = None
     employment_status: EmploymentStatus = "active"
     attributes: dict[str, Any] = Field(default_factory=dict)
+    job_level: int | None = Field(default=None, ge=0, le=1000)
+    effective_date: date | None = Field(
+        default=None,
+        description="When this state took effect in the HRIS (default today). A state older "
+        "than the current one joins the employee's history without replacing it.",
+    )
 
     @field_validator("attributes")
     @classmethod
@@ -145,6 +151,8 @@ class EmployeeOut(BaseModel):
     hire_date: date | None
     employment_status: EmploymentStatus
     attributes: dict[str, Any]
+    job_level: int | None
+    effective_date: date
     version: int
     created_at: datetime
     updated_at: datetime

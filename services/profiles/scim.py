@@ -36,6 +36,7 @@ import json
 import uuid
 import zoneinfo
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -384,7 +385,8 @@ async def _employee_record(doc: dict[str, Any], current: Person | None) -> dict[
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise _invalid(problems) from None
-    values = checked.model_dump(exclude={"external_id"})
+    # A SCIM change takes effect today: the date is set only when something changed.
+    values = checked.model_dump(exclude={"external_id", "effective_date"})
     # Keep the address as sent (EmailStr normalizes it) so the representation round-trips.
     values["email"] = record["email"]
     return values
@@ -466,6 +468,7 @@ async def _write_user(person: Person | None, resource: Resource[Any]) -> Person:
     person.updated_at = utcnow()
     if before is None or events.person_state(person) | {"version": 0} != before | {"version": 0}:
         person.version += 1
+        person.effective_date = date.today()
         try:
             await ctx.session.flush()
         except IntegrityError:

@@ -51,10 +51,17 @@ from shared.events.sessions import (
     SessionState,
 )
 from shared.events.topics import ALL_TOPICS, Topic, dead_letter_topic
+from shared.events.tracks import (
+    AgreementSignedV1,
+    TrackAssignedV1,
+    TrackCompletedV1,
+    TrackStepCompletedV1,
+)
 from shared.events.webhooks import WebhookDisabledV1
 
 __all__ = [
     "ALL_TOPICS",
+    "AgreementSignedV1",
     "CheckinRecordedV1",
     "CloudEvent",
     "EnrollmentCreatedV1",
@@ -93,6 +100,9 @@ __all__ = [
     "SessionState",
     "Skill",
     "Topic",
+    "TrackAssignedV1",
+    "TrackCompletedV1",
+    "TrackStepCompletedV1",
     "UnknownEventType",
     "WebhookDisabledV1",
     "dead_letter_topic",

@@ -4,10 +4,23 @@ import uuid
 from datetime import date
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.envelope import EventData, register
 from shared.events.topics import Topic
+
+
+class PersonHistoryEntry(BaseModel):
+    """One dated state of a person in the HRIS: what held from `effective_date` on."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    effective_date: date
+    employment_status: str = "active"
+    job_level: int | None = None
+    department: str | None = None
+    division: str | None = None
+    title: str | None = None
 
 
 class PersonState(EventData):
@@ -31,6 +44,14 @@ class PersonState(EventData):
     hire_date: date | None = None
     employment_status: str = "active"
     attributes: dict[str, Any] = Field(default_factory=dict)
+    # Effective dating (optional: older events lack them). `effective_date` is when the
+    # current state took effect in the HRIS; `history_entry` is the dated state this change
+    # recorded: the current one, or an older one that only joined the history (the current
+    # state then stays as it was, with a new version). A history keyed by
+    # (person, effective_date) is right under redelivery and reordering.
+    job_level: int | None = None
+    effective_date: date | None = None
+    history_entry: PersonHistoryEntry | None = None
 
     def aggregate_id(self) -> str:
         return str(self.person_id)
