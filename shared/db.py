@@ -39,9 +39,16 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    """Declarative base for every service's tables (each service has its own database)."""
+    """Declarative base of the tables every service database has (outbox, inbox). Each
+    service declares its own tables on a base of its own (`service_metadata()`), so two
+    services may both name a table `person` (tests load several services at once)."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def service_metadata() -> MetaData:
+    """A fresh metadata, with the naming convention, for one service's declarative base."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class TimestampedMixin:
@@ -134,7 +141,9 @@ async def migrate(database_url: str, *directories: Path) -> list[str]:
     return applied
 
 
-async def upsert_newer(session: AsyncSession, model: type[Base], values: dict[str, Any]) -> bool:
+async def upsert_newer(
+    session: AsyncSession, model: type[DeclarativeBase], values: dict[str, Any]
+) -> bool:
     """Insert a projection row, or overwrite it only if `values["version"]` is newer.
 
     Projections apply events by version so an older event arriving late (a redelivery, or
@@ -172,7 +181,7 @@ async def driver_connection(session: AsyncSession) -> Any:
 
 
 async def upsert_newer_many(
-    session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]
+    session: AsyncSession, model: type[DeclarativeBase], rows: list[dict[str, Any]]
 ) -> list[Any]:
     """`upsert_newer` for many rows in one statement (a consumer's batch of events).
 

@@ -17,9 +17,9 @@ from sqlalchemy import Table, case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.feedback.models import EnrollmentProjection, MatchProjection, ProgramProjection
+from services.feedback.models import Base, EnrollmentProjection, MatchProjection, ProgramProjection
 from shared.consistency import await_projected
-from shared.db import Base, upsert_newer, utcnow
+from shared.db import upsert_newer, utcnow
 from shared.errors import NotFound
 from shared.events.enrollments import EnrollmentState
 from shared.events.matches import MatchState

@@ -4,9 +4,15 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import ARRAY, DateTime, LargeBinary, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import Base, TimestampedMixin
+from shared.db import TimestampedMixin, service_metadata
+
+
+class Base(DeclarativeBase):
+    """This service's tables (its own database, its own metadata)."""
+
+    metadata = service_metadata()
 
 
 class ApiKey(TimestampedMixin, Base):

@@ -6,9 +6,15 @@ from typing import Any
 
 from sqlalchemy import ARRAY, BigInteger, DateTime, Double, Float, LargeBinary, String
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import Base, utcnow
+from shared.db import service_metadata, utcnow
+
+
+class Base(DeclarativeBase):
+    """This service's tables (its own database, its own metadata)."""
+
+    metadata = service_metadata()
 
 
 class PersonProjection(Base):

@@ -6,9 +6,15 @@ from typing import Any
 
 from sqlalchemy import ARRAY, DateTime, ForeignKey, PrimaryKeyConstraint, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import Base, TimestampedMixin, utcnow
+from shared.db import TimestampedMixin, service_metadata, utcnow
+
+
+class Base(DeclarativeBase):
+    """This service's tables (its own database, its own metadata)."""
+
+    metadata = service_metadata()
 
 
 class Organization(TimestampedMixin, Base):

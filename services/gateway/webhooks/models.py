@@ -6,7 +6,8 @@ from datetime import datetime
 from sqlalchemy import ARRAY, BigInteger, DateTime, FetchedValue, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import Base, TimestampedMixin, utcnow
+from services.gateway.models import Base
+from shared.db import TimestampedMixin, utcnow
 
 
 class Webhook(TimestampedMixin, Base):
