@@ -51,6 +51,7 @@ def stack(broker: Broker, log_dir: Path) -> Iterator[Stack]:
     s = Stack.on_free_ports(
         bootstrap_servers=broker.bootstrap_servers,
         admin_token=secrets.token_urlsafe(32),
+        identity_secret=secrets.token_urlsafe(32),
         log_dir=log_dir,
         database_prefix=f"mbtest_{RUN_ID}",
     )

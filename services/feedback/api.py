@@ -2,4 +2,6 @@
 
 from fastapi import APIRouter
 
-router = APIRouter()
+from shared.identity import require_scope
+
+router = APIRouter(dependencies=[require_scope("feedback")])
