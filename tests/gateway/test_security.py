@@ -380,3 +380,19 @@ async def test_idempotency_is_shared_by_replicas_and_409_while_running(
     assert retry.status_code == 504 and time.monotonic() - started >= 0.4
     bad = await a.post(path, json={}, headers={**headers, "Idempotency-Key": ""})
     assert bad.status_code == 422
+
+
+# --- 4 (item 6). attributes per record are capped ------------------------------------
+
+
+async def test_attributes_per_employee_are_capped(
+    api: httpx.AsyncClient, org: tuple[str, dict[str, str]]
+) -> None:
+    _, key = org
+    big = {"notes": "x" * 15_000}  # the review's 15 KB per record
+    put = await api.put("/v1/employees/AT-1", json={"attributes": big}, headers=key)
+    assert put.status_code == 422 and put.json()["errors"][0]["field"] == "attributes"
+    records = [{"external_id": "AT-2", "attributes": big}, {"external_id": "AT-3"}]
+    bulk = (await api.post("/v1/employees/bulk", json={"employees": records}, headers=key)).json()
+    assert [r["status"] for r in bulk["results"]] == ["error", "created"]
+    assert bulk["results"][0]["errors"][0]["field"] == "attributes"
