@@ -22,6 +22,15 @@ FAST_GROUP_ENV = {
     "MENTORBUS_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
 }
 
+# Benchmarks measure throughput, not the production budgets: they lift the gateway's rate
+# limits (services/gateway/settings.py) with this as `extra_env`.
+UNLIMITED_RATES_ENV = {
+    "MENTORBUS_RATE_LIMIT_REQUESTS": "0",
+    "MENTORBUS_RATE_LIMIT_BULK": "0",
+    "MENTORBUS_RATE_LIMIT_SCIM": "0",
+    "MENTORBUS_RATE_LIMIT_RUNS": "0",
+}
+
 
 @dataclass
 class Stack:

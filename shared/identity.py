@@ -209,6 +209,25 @@ def require_scope(family: str) -> Any:
     return Depends(check)
 
 
+class ScopeGuard:
+    """`require_scope` for a mounted ASGI app that has no FastAPI dependencies (SCIM)."""
+
+    def __init__(self, app: ASGIApp, family: str) -> None:
+        self.app = app
+        self.family = family
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        caller: Caller = scope.get(CALLER_SCOPE_KEY, _ANONYMOUS)
+        if scope["type"] == "http" and caller.org_id is not None:
+            access = "read" if scope["method"] in SAFE_METHODS else "write"
+            needed = f"{self.family}:{access}"
+            if not scope_allows(caller.scopes, needed):
+                detail = f"this API key lacks the scope {needed}"
+                await problem(403, "Forbidden", detail)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def require_org(request: Request) -> uuid.UUID:
     """The caller's organization; every tenant-scoped route depends on it."""
     caller = caller_from_request(request)

@@ -130,6 +130,14 @@ async def test_services_refuse_forged_identity_headers(
             ttl_seconds=30,
         )
         assert (await direct.get("/v1/employees/F-1", headers=narrow)).status_code == 403
+        no_scim = sign_identity(
+            _identity(org_id, "employees"),
+            method="GET",
+            target=b"/scim/v2/Users",
+            secret=stack.identity_secret,
+            ttl_seconds=30,
+        )
+        assert (await direct.get("/scim/v2/Users", headers=no_scim)).status_code == 403
 
 
 def test_production_refuses_the_development_identity_secret() -> None:
