@@ -27,7 +27,7 @@ import asyncpg
 import httpx
 
 from devstack.broker import Broker
-from devstack.stack import SERVICES, Stack
+from devstack.stack import SERVICES, UNLIMITED_RATES_ENV, Stack
 from shared.db import asyncpg_dsn, drop_database, ensure_database
 
 CONSUMERS = ("matching", "sessions", "feedback")
@@ -180,6 +180,7 @@ async def main(count: int, batch: int, concurrency: int, with_consumers: bool) -
         admin_token=secrets.token_urlsafe(32),
         log_dir=log_dir,
         database_prefix=prefix,
+        extra_env=UNLIMITED_RATES_ENV,
     )
     scratch = f"{stack.postgres_url}/{prefix}_scratch"
     try:

@@ -38,6 +38,7 @@ def main() -> int:
             f"\nMentorbus is up.\n"
             f"  API:          {stack.url()}/v1  (ready: {stack.url()}/readyz)\n"
             f"  admin token:  {admin_token}\n"
+            f"  metrics:      http://127.0.0.1:{stack.metrics_port}/metrics (gateway, operators)\n"
             f"  broker:       {bootstrap}\n"
             f"  logs:         {log_dir}\n"
             f"Ctrl-C stops everything.",

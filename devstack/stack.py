@@ -1,6 +1,7 @@
 """The five services as uvicorn processes, wired to one broker and one PostgreSQL."""
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,15 @@ DEFAULT_PORTS = {
 FAST_GROUP_ENV = {
     "MENTORBUS_KAFKA_SESSION_TIMEOUT_MS": "3000",
     "MENTORBUS_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+}
+
+# Benchmarks measure throughput, not the production budgets: they lift the gateway's rate
+# limits (services/gateway/settings.py) with this as `extra_env`.
+UNLIMITED_RATES_ENV = {
+    "MENTORBUS_RATE_LIMIT_REQUESTS": "0",
+    "MENTORBUS_RATE_LIMIT_BULK": "0",
+    "MENTORBUS_RATE_LIMIT_SCIM": "0",
+    "MENTORBUS_RATE_LIMIT_RUNS": "0",
 }
 
 
@@ -46,12 +56,20 @@ class Stack:
     postgres_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432"
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Shared by all five: the gateway signs the identity it passes, services verify it.
+    identity_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # The gateway's operator port for /metrics (never on its public port).
+    metrics_port: int = 8009
     processes: dict[str, ChildProcess] = field(default_factory=dict)
 
     @classmethod
     def on_free_ports(cls, **kwargs: object) -> "Stack":
         """A stack whose services listen on ports nobody uses (for tests)."""
-        return cls(ports={name: free_port() for name in SERVICES}, **kwargs)  # type: ignore[arg-type]
+        return cls(
+            ports={name: free_port() for name in SERVICES},
+            metrics_port=free_port(),
+            **kwargs,  # type: ignore[arg-type]
+        )
 
     def url(self, service: str = "gateway") -> str:
         """Base URL of a service."""
@@ -69,6 +87,8 @@ class Stack:
             "MENTORBUS_DATABASE_URL": self.database_url(service),
             "MENTORBUS_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "MENTORBUS_ADMIN_TOKEN": self.admin_token,
+            "MENTORBUS_IDENTITY_SECRET": self.identity_secret,
+            "MENTORBUS_METRICS_PORT": str(self.metrics_port) if service == "gateway" else "0",
             **{f"MENTORBUS_{name.upper()}_URL": self.url(name) for name in SERVICES},
             **self.extra_env,
         }

@@ -8,6 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ class DomainError(Exception):
 
     status = 400
     title = "Bad request"
+    # Response headers the answer carries (e.g. Retry-After).
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -123,7 +127,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         errors = exc.errors if isinstance(exc, InvalidInput) else None
-        return problem(exc.status, exc.title, exc.detail, errors=errors)
+        return problem(exc.status, exc.title, exc.detail, errors=errors, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -142,6 +146,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, title, str(exc.detail), headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _disconnected(request: Request, _: ClientDisconnect) -> Response:
+        # The client hung up before sending its whole body: nothing to answer, and not
+        # our error. One line, no traceback; the response goes nowhere.
+        log.warning("client disconnected mid-request: %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -1,5 +1,10 @@
 """Who is calling: the gateway authenticates and passes the caller to services in these
-headers (it strips any a client sends). Services trust them; only the gateway is public.
+headers (it strips any a client sends), signed: `x-mentorbus-identity-signature` is an
+HMAC-SHA256, under the secret `MENTORBUS_IDENTITY_SECRET` that the gateway and every service
+share, of the identity, its expiry (`x-mentorbus-identity-expires`, a few seconds ahead) and
+the exact method, path and query the gateway authorized. Services verify it
+(`IdentityMiddleware`) and refuse identity headers that are unsigned, forged, expired or
+for another request with 401, so reaching a service directly does not make anyone a caller.
 
 Three kinds of caller reach a service:
 - the platform admin (`is_admin`, no organization);
@@ -11,20 +16,36 @@ Three kinds of caller reach a service:
   `subject`: another person's resource is a 404 (an id) or 403 (an admin-only list).
 """
 
+import base64
+import hmac
+import time
 import uuid
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import Forbidden, Unauthorized, problem
 
 ORG_HEADER = "x-mentorbus-org-id"
 SCOPES_HEADER = "x-mentorbus-scopes"
 ADMIN_HEADER = "x-mentorbus-admin"
 SUBJECT_HEADER = "x-mentorbus-subject"
 ROLE_HEADER = "x-mentorbus-role"
-IDENTITY_HEADERS = (ORG_HEADER, SCOPES_HEADER, ADMIN_HEADER, SUBJECT_HEADER, ROLE_HEADER)
+EXPIRES_HEADER = "x-mentorbus-identity-expires"
+SIGNATURE_HEADER = "x-mentorbus-identity-signature"
+# What the signature covers, in this order (absent headers count as empty).
+_SIGNED = (ORG_HEADER, SCOPES_HEADER, ADMIN_HEADER, SUBJECT_HEADER, ROLE_HEADER)
+# Every header of the identity: the gateway drops any a client sends.
+IDENTITY_HEADERS = (*_SIGNED, EXPIRES_HEADER, SIGNATURE_HEADER)
+_IDENTITY_BYTES = frozenset(h.encode() for h in IDENTITY_HEADERS)
+
+# A key granted `*` may do everything; otherwise a scope is `<family>` (read and write) or
+# `<family>:read` / `<family>:write`. No scopes grant nothing.
+ALL_SCOPES = "*"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Role = Literal["admin", "member"]
 
@@ -58,25 +79,153 @@ class Caller:
         return headers
 
 
-def caller_from_request(request: Request) -> Caller:
-    """Read the identity the gateway attached."""
-    raw_org = request.headers.get(ORG_HEADER)
+def scope_allows(granted: Collection[str], required: str) -> bool:
+    """Whether scopes `granted` include `required` (`<family>:read|write`): `*` grants
+    everything, a bare family grants its read and write."""
+    if ALL_SCOPES in granted or required in granted:
+        return True
+    return required.split(":", 1)[0] in granted
+
+
+def _parse(headers: Mapping[str, str]) -> Caller:
+    raw_org = headers.get(ORG_HEADER)
     try:
         org_id = uuid.UUID(raw_org) if raw_org else None
     except ValueError:
         raise Unauthorized("malformed organization identity") from None
-    scopes = tuple(s for s in request.headers.get(SCOPES_HEADER, "").split(",") if s)
-    role: Role = "member" if request.headers.get(ROLE_HEADER) == "member" else "admin"
-    subject = request.headers.get(SUBJECT_HEADER) or None
+    scopes = tuple(s for s in headers.get(SCOPES_HEADER, "").split(",") if s)
+    role: Role = "member" if headers.get(ROLE_HEADER) == "member" else "admin"
+    subject = headers.get(SUBJECT_HEADER) or None
     if role == "member" and subject is None:
         raise Unauthorized("a member identity names no subject")
     return Caller(
         org_id=org_id,
-        is_admin=request.headers.get(ADMIN_HEADER) == "true",
+        is_admin=headers.get(ADMIN_HEADER) == "true",
         scopes=scopes,
         subject=subject,
         role=role,
     )
+
+
+def _signature(
+    secret: bytes, identity: Mapping[str, str], expires: str, method: str, target: bytes
+) -> str:
+    # Header values never hold a newline, so the fields cannot run into each other.
+    fields = "\n".join([expires, method, *(identity.get(h, "") for h in _SIGNED)])
+    digest = hmac.digest(secret, fields.encode() + b"\n" + target, "sha256")
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def request_target(raw_path: bytes, query_string: bytes) -> bytes:
+    """The path and query exactly as sent on the wire (what a signature covers)."""
+    return raw_path + b"?" + query_string if query_string else raw_path
+
+
+def sign_identity(
+    identity: Mapping[str, str],
+    *,
+    method: str,
+    target: bytes,
+    secret: str,
+    ttl_seconds: int,
+) -> dict[str, str]:
+    """The identity headers plus their expiry and signature, for one request (`method`
+    and `target`, the raw path and query) that the gateway sends to a service."""
+    expires = str(int(time.time()) + ttl_seconds)
+    signature = _signature(secret.encode(), identity, expires, method, target)
+    return {**identity, EXPIRES_HEADER: expires, SIGNATURE_HEADER: signature}
+
+
+CALLER_SCOPE_KEY = "mentorbus.caller"
+_ANONYMOUS = Caller(org_id=None, is_admin=False)
+
+
+class IdentityMiddleware:
+    """Verifies the gateway's signed identity on every request to a service (pure ASGI:
+    one HMAC per request). A request without identity headers goes on anonymous (health
+    checks, metrics); one whose identity is unsigned, forged, expired or was signed for
+    another request is refused with 401 before any route runs."""
+
+    def __init__(self, app: ASGIApp, secret: str) -> None:
+        self.app = app
+        self.secret = secret.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            found: dict[str, str] = {}
+            duplicated = False
+            for name, value in scope["headers"]:
+                if name in _IDENTITY_BYTES:
+                    key = name.decode()
+                    duplicated = duplicated or key in found
+                    found[key] = value.decode("latin-1")
+            if found:
+                refusal = "duplicated identity headers" if duplicated else self._check(scope, found)
+                if refusal is None:
+                    try:
+                        scope[CALLER_SCOPE_KEY] = _parse(found)
+                    except Unauthorized as exc:
+                        refusal = exc.detail
+                if refusal is not None:
+                    await problem(401, "Unauthorized", refusal)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    def _check(self, scope: Scope, found: dict[str, str]) -> str | None:
+        signature = found.get(SIGNATURE_HEADER)
+        expires = found.get(EXPIRES_HEADER, "")
+        if signature is None:
+            return "unsigned identity headers: only the gateway may name a caller"
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        target = request_target(raw_path, scope.get("query_string", b""))
+        expected = _signature(self.secret, found, expires, scope["method"], target)
+        if not hmac.compare_digest(expected, signature):
+            return "the identity signature does not match this request"
+        if not expires.isdigit() or int(expires) < time.time():
+            return "the identity has expired"
+        return None
+
+
+def caller_from_request(request: Request) -> Caller:
+    """The identity the gateway attached (verified by `IdentityMiddleware`); anonymous if
+    there is none."""
+    caller: Caller = request.scope.get(CALLER_SCOPE_KEY, _ANONYMOUS)
+    return caller
+
+
+def require_scope(family: str) -> Any:
+    """A router dependency: an organization's caller needs `<family>:read` for safe
+    methods and `<family>:write` for the rest (the gateway checks the same; a service checks
+    again so that no path confusion at the edge borrows another family's scope)."""
+
+    def check(request: Request) -> None:
+        caller = caller_from_request(request)
+        if caller.org_id is None:
+            return  # no tenant data without an organization: its routes refuse (401/403)
+        needed = f"{family}:{'read' if request.method in SAFE_METHODS else 'write'}"
+        if not scope_allows(caller.scopes, needed):
+            raise Forbidden(f"this API key lacks the scope {needed}")
+
+    return Depends(check)
+
+
+class ScopeGuard:
+    """`require_scope` for a mounted ASGI app that has no FastAPI dependencies (SCIM)."""
+
+    def __init__(self, app: ASGIApp, family: str) -> None:
+        self.app = app
+        self.family = family
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        caller: Caller = scope.get(CALLER_SCOPE_KEY, _ANONYMOUS)
+        if scope["type"] == "http" and caller.org_id is not None:
+            access = "read" if scope["method"] in SAFE_METHODS else "write"
+            needed = f"{self.family}:{access}"
+            if not scope_allows(caller.scopes, needed):
+                detail = f"this API key lacks the scope {needed}"
+                await problem(403, "Forbidden", detail)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def require_org(request: Request) -> uuid.UUID:

@@ -43,8 +43,25 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return value
 
 
+def decode_position(cursor: str | None, **fields: Callable[[str], Any]) -> dict[str, Any] | None:
+    """The position inside a cursor with each named field converted (`id=uuid.UUID`,
+    `external_id=str`); None without a cursor. A cursor that is not one of ours, lacks a
+    field or holds a malformed one is a 422 naming `cursor`, never a 500."""
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    try:
+        return {name: convert(str(position[name])) for name, convert in fields.items()}
+    except (KeyError, ValueError, TypeError):
+        raise InvalidInput([FieldError("cursor", "not a valid cursor")]) from None
+
+
+MAX_CURSOR_LENGTH = 1024
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
-Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page"),
+]
 
 
 class CreatedAfter(NamedTuple):
@@ -63,15 +80,8 @@ class _Created(Protocol):
 
 def decode_created_after(cursor: str | None) -> CreatedAfter | None:
     """The position in a `(created_at, id)` cursor; a 422 naming `cursor` if malformed."""
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    try:
-        return CreatedAfter(
-            datetime.fromisoformat(str(position["created_at"])), uuid.UUID(str(position["id"]))
-        )
-    except (KeyError, ValueError):
-        raise InvalidInput([FieldError("cursor", "not a valid cursor")]) from None
+    position = decode_position(cursor, created_at=datetime.fromisoformat, id=uuid.UUID)
+    return CreatedAfter(position["created_at"], position["id"]) if position else None
 
 
 def encode_created_after(item: _Created) -> str:

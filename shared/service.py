@@ -29,6 +29,7 @@ from shared.db import (
 )
 from shared.errors import install_problem_handlers, problem
 from shared.events import ALL_TOPICS, EventData
+from shared.identity import IdentityMiddleware
 from shared.kafka import EventPublisher, broker_reachable, ensure_topics
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
@@ -89,8 +90,9 @@ class MetricsMiddleware:
             )
 
 
-def operations_router() -> APIRouter:
-    """`/healthz` (the process is up), `/readyz` (database and broker reachable), `/metrics`."""
+def operations_router(*, metrics: bool = True) -> APIRouter:
+    """`/healthz` (the process is up), `/readyz` (database and broker reachable), and
+    `/metrics` unless `metrics` is False (the gateway serves it on an operator port)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
@@ -125,10 +127,12 @@ def operations_router() -> APIRouter:
         response.headers["Retry-After"] = "1"
         return response
 
-    @router.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        """Prometheus exposition."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if metrics:
+
+        @router.get("/metrics", include_in_schema=False)
+        async def metrics_() -> Response:
+            """Prometheus exposition."""
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
 
@@ -160,10 +164,15 @@ def create_service_app(
     on_shutdown: LifespanHook | None = None,
     title: str = "",
     own_docs: bool = True,
+    edge: bool = False,
 ) -> FastAPI:
     """Build a service: its own database (created and migrated on start), an outbox relay,
     one consumer group for `handlers`, and the operations endpoints. `own_docs=False`
-    leaves `/openapi.json` and `/docs` to the caller (the gateway serves the whole API's)."""
+    leaves `/openapi.json` and `/docs` to the caller (the gateway serves the whole API's).
+
+    A service (`edge=False`) verifies the gateway's signed identity on every request. The
+    gateway (`edge=True`) faces clients: it authenticates them itself, and its `/metrics`
+    is not served on the public port."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -228,8 +237,10 @@ def create_service_app(
         # A concurrent write won a unique constraint race: the client may retry.
         return problem(409, "Conflict", "a concurrent change conflicts with this request")
 
+    if not edge:
+        app.add_middleware(IdentityMiddleware, secret=settings.identity_secret)
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
-    app.include_router(operations_router())
+    app.include_router(operations_router(metrics=not edge))
     for router in routers:
         app.include_router(router)
     return app

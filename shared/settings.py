@@ -1,9 +1,37 @@
 """Settings read from `MENTORBUS_*` environment variables, one base for every service."""
 
+import math
+from collections import Counter
 from typing import Literal
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Signs the identity the gateway passes to services (shared/identity.py). This default is
+# public: production refuses it, and every deployment sets its own shared secret.
+DEVELOPMENT_IDENTITY_SECRET = "mentorbus-development-identity-secret-not-for-production"
+# Words that mark a value as a placeholder someone forgot to replace.
+_PLACEHOLDER_WORDS = ("replace", "change", "example", "placeholder", "default", "secret",
+                      "password", "mentorbus")  # fmt: skip
+# Estimated from character frequencies, which undercounts a truly random string: a random
+# 32-character hex token (128 bits) estimates at ~115, rarely below 95.
+MIN_SECRET_BITS = 80
+
+
+def weak_secret_reason(value: str) -> str | None:
+    """Why `value` is not fit to be a production secret (None if it is): at least 32
+    characters, no placeholder words, and at least 80 bits by its character statistics
+    (a random hex or URL-safe token of 32+ characters passes; a phrase or a run does not)."""
+    if len(value) < 32:
+        return "it is shorter than 32 characters"
+    lowered = value.lower()
+    if any(word in lowered for word in _PLACEHOLDER_WORDS):
+        return "it looks like a placeholder"
+    counts = Counter(value)
+    per_char = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    if per_char * len(value) < MIN_SECRET_BITS or len(counts) < 8:
+        return "it is not random enough (use e.g. `openssl rand -hex 32`)"
+    return None
 
 
 class ServiceSettings(BaseSettings):
@@ -51,6 +79,23 @@ class ServiceSettings(BaseSettings):
     # Read-your-writes: how long a lookup of an id owned by another service waits for this
     # service's projection to catch up before answering 404 (shared/consistency.py).
     projection_wait_seconds: float = 5.0
+    # Shared by the gateway and every service: the gateway signs the caller's identity with
+    # it, services verify. Production refuses the development default and weak values.
+    identity_secret: str = DEVELOPMENT_IDENTITY_SECRET
+    # How long a signed identity stays valid (covers clock skew between pods).
+    identity_ttl_seconds: int = 30
+
+    @model_validator(mode="after")
+    def _production_identity_secret(self) -> "ServiceSettings":
+        if self.environment == "production":
+            reason = (
+                "it is the development default"
+                if self.identity_secret == DEVELOPMENT_IDENTITY_SECRET
+                else weak_secret_reason(self.identity_secret)
+            )
+            if reason:
+                raise ValueError(f"MENTORBUS_IDENTITY_SECRET is refused in production: {reason}")
+        return self
 
     @model_validator(mode="after")
     def _default_database_url(self) -> "ServiceSettings":

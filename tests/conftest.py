@@ -79,6 +79,7 @@ def stack(broker: Broker | ExternalBroker, log_dir: Path) -> Iterator[Stack]:
         bootstrap_servers=broker.bootstrap_servers,
         embedded_broker=isinstance(broker, Broker),
         admin_token=secrets.token_urlsafe(32),
+        identity_secret=secrets.token_urlsafe(32),
         log_dir=log_dir,
         database_prefix=f"mbtest_{RUN_ID}",
         extra_env=WEBHOOK_TEST_ENV,

@@ -32,7 +32,7 @@ from services.feedback.schemas import (
 from services.feedback.settings import FeedbackSettings
 from shared.db import utcnow
 from shared.errors import FieldError, Forbidden, InvalidInput
-from shared.identity import OrgAdminId, OrgCaller
+from shared.identity import OrgAdminId, OrgCaller, require_scope
 from shared.pagination import (
     Cursor,
     Limit,
@@ -46,7 +46,7 @@ from shared.pagination import (
 from shared.preconditions import IfMatch, etag, parse_if_match
 from shared.service import SessionDep
 
-router = APIRouter(tags=["feedback"])
+router = APIRouter(tags=["feedback"], dependencies=[require_scope("feedback")])
 
 
 def _settings(request: Request) -> FeedbackSettings:

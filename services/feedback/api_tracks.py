@@ -22,7 +22,7 @@ from services.feedback.schemas_tracks import (
     TrackOut,
     TrackPatch,
 )
-from shared.identity import OrgAdminId, OrgCaller
+from shared.identity import OrgAdminId, OrgCaller, require_scope
 from shared.pagination import (
     Cursor,
     Limit,
@@ -33,7 +33,7 @@ from shared.pagination import (
 )
 from shared.service import SessionDep
 
-router = APIRouter()
+router = APIRouter(tags=["tracks"], dependencies=[require_scope("feedback")])
 
 StepId = Annotated[str, Path(min_length=1, max_length=64)]
 

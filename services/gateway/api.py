@@ -8,15 +8,17 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from services.gateway import domain
+from services.gateway import budgets, domain, idempotency
 from services.gateway.auth import CallerDep, authenticate
-from services.gateway.forwarding import Forwarder, UpstreamFailed
+from services.gateway.forwarding import Forwarder, UpstreamFailed, UpstreamResponse
+from services.gateway.idempotency import IdempotencyStore, StoredAnswer
 from services.gateway.openapi import merge_openapi
+from services.gateway.ratelimit import RateLimiter
 from services.gateway.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
 from services.gateway.settings import GatewaySettings
 from shared.errors import DomainError, Forbidden, NotFound, PayloadTooLarge
-from shared.identity import Caller
-from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, page_of
+from shared.identity import Caller, request_target
+from shared.pagination import Cursor, Limit, Page, decode_position, encode_cursor, page_of
 from shared.service import SessionDep
 
 router = APIRouter()
@@ -64,37 +66,66 @@ async def create_api_key(
     )
 
 
+def _key_manager(caller: Caller, method: str) -> uuid.UUID:
+    """The organization of a caller allowed to manage its keys (the `keys` scope)."""
+    org_id = _org_of(caller)
+    needed = f"keys:{'read' if method == 'GET' else 'write'}"
+    if not domain.scope_allows(list(caller.scopes), needed):
+        raise Forbidden(f"this API key lacks the scope {needed}")
+    return org_id
+
+
 @router.get("/v1/api-keys", response_model=Page[ApiKeyOut])
 async def list_api_keys(
     caller: CallerDep, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[ApiKeyOut]:
-    """The caller organization's API keys (without secrets)."""
-    position = decode_cursor(cursor)
-    after = uuid.UUID(str(position["id"])) if position and "id" in position else None
-    keys = await domain.list_api_keys(session, _org_of(caller), after=after, limit=limit + 1)
+    """The caller organization's API keys (without secrets); needs the `keys` scope."""
+    org_id = _key_manager(caller, "GET")
+    after = decode_position(cursor, id=uuid.UUID)
+    keys = await domain.list_api_keys(
+        session, org_id, after=after["id"] if after else None, limit=limit + 1
+    )
     return page_of(keys, limit, ApiKeyOut.model_validate, lambda k: encode_cursor({"id": k.id}))
 
 
 @router.delete("/v1/api-keys/{key_id}", status_code=204)
 async def revoke_api_key(key_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> Response:
-    """Revoke one of the caller organization's keys; it stops working at once."""
-    await domain.revoke_api_key(session, _org_of(caller), key_id)
+    """Revoke one of the caller organization's keys; it stops working at once. Needs the
+    `keys` scope, and never revokes a key with wider scopes than the caller's."""
+    org_id = _key_manager(caller, "DELETE")
+    await domain.revoke_api_key(session, org_id, key_id, list(caller.scopes))
     return Response(status_code=204)
 
 
-async def _bounded_body(request: Request) -> bytes:
-    """The request body, refusing (413) one over the configured size before reading it all."""
-    settings: GatewaySettings = request.app.state.settings
-    limit = settings.max_body_bytes
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) one over `limit` bytes before reading it all."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request bodies are limited to {limit} bytes")
+        raise PayloadTooLarge(f"request bodies on this route are limited to {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise PayloadTooLarge(f"request bodies are limited to {limit} bytes")
+            raise PayloadTooLarge(f"request bodies on this route are limited to {limit} bytes")
     return bytes(body)
+
+
+def _credential(request: Request, caller: Caller) -> str:
+    """Whose budget a request draws from: its API key (by id), else its end user."""
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    parsed = domain.parse_key(token)
+    if parsed is not None:
+        return parsed[0].hex
+    return f"{caller.org_id}:{caller.subject}"
+
+
+def _response(answer: UpstreamResponse | StoredAnswer, extra: dict[str, str]) -> Response:
+    response = Response(content=answer.body, status_code=answer.status)
+    for name, value in answer.headers:
+        response.headers.append(name, value)
+    for name, value in extra.items():
+        response.headers[name] = value
+    return response
 
 
 async def _forward(request: Request, session: SessionDep, forwarder: Forwarder) -> Response:
@@ -118,19 +149,59 @@ async def _forward(request: Request, session: SessionDep, forwarder: Forwarder) 
         needed = domain.required_scope(route, request.method)
         if not domain.scope_allows(list(caller.scopes), needed):
             raise Forbidden(f"this API key lacks the scope {needed}")
-    query = request.url.query
-    answer = await forwarder.forward(
-        route.service,
-        request.method,
-        path + (f"?{query}" if query else ""),
-        request.headers.items(),
-        caller.headers(),
-        await _bounded_body(request),
-    )
-    response = Response(content=answer.body, status_code=answer.status)
-    for name, value in answer.headers:
-        response.headers.append(name, value)
-    return response
+    settings: GatewaySettings = request.app.state.settings
+    kind = budgets.route_class(path, request.method)
+    extra: dict[str, str] = {}
+    if not caller.is_admin and not route.public:
+        limiter: RateLimiter = request.app.state.rate_limiter
+        extra = await limiter.hit(
+            budgets.budgets_for(settings, _credential(request, caller), str(caller.org_id), kind)
+        )
+    try:
+        return await _forward_counted(request, route, caller, forwarder, kind, extra)
+    except DomainError as exc:
+        # Errors too tell the client where it stands with its budgets.
+        exc.headers = {**extra, **(exc.headers or {})}
+        raise
+
+
+async def _forward_counted(
+    request: Request,
+    route: domain.Route,
+    caller: Caller,
+    forwarder: Forwarder,
+    kind: budgets.RouteClass,
+    extra: dict[str, str],
+) -> Response:
+    settings: GatewaySettings = request.app.state.settings
+    body = await _bounded_body(request, budgets.body_limit(settings, kind))
+    # Forward exactly the path that was checked, as it arrived (never re-normalized).
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    target = request_target(raw_path, request.scope["query_string"]).decode()
+    key = request.headers.get(idempotency.HEADER)
+    if request.method != "POST" or key is None or route.public:
+        answer = await forwarder.forward(
+            route.service, request.method, target, request.headers.items(), caller.headers(), body
+        )
+        return _response(answer, extra)
+    store: IdempotencyStore = request.app.state.idempotency
+    owner = str(caller.org_id) if caller.org_id else "admin"
+    key = idempotency.valid_key(key)
+    stored = await store.claim(owner, key, idempotency.fingerprint("POST", target.encode(), body))
+    if stored is not None:
+        return _response(stored, {**extra, idempotency.REPLAYED_HEADER: "true"})
+    try:
+        answer = await forwarder.forward(
+            route.service, request.method, target, request.headers.items(), caller.headers(), body
+        )
+    except BaseException:
+        await store.abandon(owner, key)
+        raise
+    if answer.status >= 500:
+        await store.abandon(owner, key)
+    else:
+        await store.finish(owner, key, StoredAnswer(answer.status, answer.headers, answer.body))
+    return _response(answer, extra)
 
 
 UPSTREAMS = ("profiles", "matching", "sessions", "feedback")

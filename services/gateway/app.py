@@ -1,33 +1,83 @@
 """Gateway service: `uvicorn services.gateway.app:app` (the only public port)."""
 
+import asyncio
+import contextlib
+import logging
 from pathlib import Path
 
+import asyncpg
 import fastapi_offline
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import start_http_server
 
 from services.gateway import webhooks
 from services.gateway.api import DOCS_ASSETS_URL, router
 from services.gateway.asyncapi import router as asyncapi_router
 from services.gateway.events import HANDLERS
 from services.gateway.forwarding import Forwarder
+from services.gateway.idempotency import IdempotencyStore
+from services.gateway.pathsafety import PathSafetyMiddleware
+from services.gateway.ratelimit import RateLimiter
 from services.gateway.settings import GatewaySettings
+from shared.db import asyncpg_dsn
 from shared.service import create_service_app
+
+log = logging.getLogger(__name__)
 
 # Swagger UI's files, as the fastapi-offline package ships them.
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
+async def _purge_periodically(app: FastAPI, every_seconds: float) -> None:
+    """Drop ended rate-limit windows and expired idempotency records (every replica may
+    do it: the deletes are idempotent)."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await app.state.rate_limiter.purge()
+            await app.state.idempotency.purge()
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("purging rate-limit and idempotency records failed: %s", exc)
+
+
 def create_app(settings: GatewaySettings) -> FastAPI:
     """The gateway app for these settings (tests build one with unreachable upstreams)."""
 
-    async def open_forwarder(app: FastAPI) -> None:
+    async def start(app: FastAPI) -> None:
         app.state.forwarder = Forwarder(settings)
         await app.state.forwarder.start()
         await webhooks.app.start(app, settings)
+        # Rate limits and idempotency records: plain autocommit statements on their own
+        # small pool, never inside a request's transaction (no lock held while forwarding).
+        app.state.guard_pool = await asyncpg.create_pool(
+            asyncpg_dsn(settings.database_url), min_size=1, max_size=settings.database_pool_size
+        )
+        app.state.rate_limiter = RateLimiter(
+            app.state.guard_pool, settings.rate_limit_window_seconds
+        )
+        app.state.idempotency = IdempotencyStore(
+            app.state.guard_pool,
+            settings.idempotency_ttl_hours,
+            stale_after_seconds=settings.upstream_timeout_seconds + 30,
+        )
+        app.state.purger = asyncio.create_task(
+            _purge_periodically(app, settings.rate_limit_window_seconds)
+        )
+        app.state.metrics_server = None
+        if settings.metrics_port:
+            # Operators' port: Prometheus scrapes it; the public port has no /metrics.
+            app.state.metrics_server, _ = start_http_server(settings.metrics_port)
 
-    async def close_forwarder(app: FastAPI) -> None:
+    async def stop(app: FastAPI) -> None:
         await webhooks.app.stop(app)
+        if app.state.metrics_server is not None:
+            await asyncio.to_thread(app.state.metrics_server.shutdown)
+            app.state.metrics_server.server_close()
+        app.state.purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app.state.purger
+        await app.state.guard_pool.close()
         await app.state.forwarder.close()
 
     app = create_service_app(
@@ -36,12 +86,15 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         routers=[webhooks.api.router, asyncapi_router, router],
         migrations=Path(__file__).parent / "migrations",
         handlers=HANDLERS,
-        on_startup=open_forwarder,
-        on_shutdown=close_forwarder,
+        on_startup=start,
+        on_shutdown=stop,
         title="Mentorbus API",
         own_docs=False,
+        edge=True,
     )
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
+    # Outermost: an unsafe path is refused before anything routes it.
+    app.add_middleware(PathSafetyMiddleware)
     return app
 
 

@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.models import ApiKey
 from shared.db import utcnow
-from shared.errors import FieldError, InvalidInput, NotFound
+from shared.errors import FieldError, Forbidden, InvalidInput, NotFound
+from shared.identity import ALL_SCOPES
+from shared.identity import scope_allows as _scope_allows
 
 KEY_PREFIX = "mbk"
 
@@ -91,9 +93,12 @@ _ROUTES = [
     for pattern, service, scope, public in _TABLE
 ]
 
-SCOPE_FAMILIES = ("employees", "scim", "programs", "matching", "sessions", "feedback", "webhooks")
+# `keys` manages the organization's API keys (list, revoke).
+SCOPE_FAMILIES = (
+    "employees", "scim", "programs", "matching", "sessions", "feedback", "keys", "webhooks",
+)  # fmt: skip
 KNOWN_SCOPES = frozenset(
-    [*SCOPE_FAMILIES]
+    [ALL_SCOPES, *SCOPE_FAMILIES]
     + [f"{family}:{access}" for family in SCOPE_FAMILIES for access in ("read", "write")]
 )
 
@@ -113,11 +118,22 @@ def required_scope(route: Route, method: str) -> str:
 
 
 def scope_allows(granted: list[str], required: str) -> bool:
-    """An empty grant is every scope; a bare family grants read and write."""
-    if not granted:
-        return True
-    family = required.split(":", 1)[0]
-    return required in granted or family in granted
+    """`*` grants every scope, a bare family its read and write; no scopes grant nothing."""
+    return _scope_allows(granted, required)
+
+
+def grants_at_least(granted: list[str], other: list[str]) -> bool:
+    """Whether `granted` covers every scope of `other` (so `other` is not wider)."""
+    for scope in other:
+        if scope == ALL_SCOPES:
+            if ALL_SCOPES not in granted:
+                return False
+        elif ":" in scope:
+            if not scope_allows(granted, scope):
+                return False
+        elif not all(scope_allows(granted, f"{scope}:{a}") for a in ("read", "write")):
+            return False
+    return True
 
 
 def hash_secret(secret: str) -> bytes:
@@ -145,6 +161,8 @@ async def issue_api_key(
     session: AsyncSession, org_id: uuid.UUID, name: str, scopes: list[str]
 ) -> tuple[ApiKey, str]:
     """Create a key; returns it with the full secret key, which is never shown again."""
+    if not scopes:
+        raise InvalidInput([FieldError("scopes", 'name at least one scope, or "*" for all')])
     unknown = sorted(set(scopes) - KNOWN_SCOPES)
     if unknown:
         raise InvalidInput([FieldError("scopes", f"unknown scopes: {', '.join(unknown)}")])
@@ -183,11 +201,16 @@ async def list_api_keys(
     return list((await session.scalars(query)).all())
 
 
-async def revoke_api_key(session: AsyncSession, org_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
-    """Revoke a key of the organization (idempotent)."""
+async def revoke_api_key(
+    session: AsyncSession, org_id: uuid.UUID, key_id: uuid.UUID, revoker_scopes: list[str]
+) -> ApiKey:
+    """Revoke a key of the organization (idempotent); never one with wider scopes than
+    the revoker's own."""
     api_key = await session.get(ApiKey, key_id)
     if api_key is None or api_key.org_id != org_id:
         raise NotFound(f"API key {key_id} not found")
+    if not grants_at_least(revoker_scopes, list(api_key.scopes)):
+        raise Forbidden("a key cannot revoke a key with wider scopes than its own")
     if api_key.revoked_at is None:
         api_key.revoked_at = utcnow()
     return api_key

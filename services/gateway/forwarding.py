@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 from services.gateway.settings import GatewaySettings
 from shared.errors import DomainError
-from shared.identity import IDENTITY_HEADERS
+from shared.identity import IDENTITY_HEADERS, sign_identity
 
 # RFC 9110 hop-by-hop headers, plus those the client library sets itself.
 _NOT_FORWARDED = frozenset(
@@ -86,11 +87,23 @@ class Forwarder:
         identity: dict[str, str],
         body: bytes = b"",
     ) -> UpstreamResponse:
-        """Forward one request; raises UpstreamUnavailable/Timeout/Failed."""
+        """Forward one request; raises UpstreamUnavailable/Timeout/Failed.
+
+        `path_and_query` is sent byte for byte as given (already percent-encoded, never
+        re-normalized), and the identity is signed for exactly that request."""
         assert self._session is not None, "Forwarder.start() was not awaited"
         outgoing = CIMultiDict((k, v) for k, v in headers if k.lower() not in _NOT_FORWARDED)
-        outgoing.update(identity)
-        url = self._settings.upstream_url(service) + path_and_query
+        if identity:
+            outgoing.update(
+                sign_identity(
+                    identity,
+                    method=method,
+                    target=path_and_query.encode(),
+                    secret=self._settings.identity_secret,
+                    ttl_seconds=self._settings.identity_ttl_seconds,
+                )
+            )
+        url = URL(self._settings.upstream_url(service) + path_and_query, encoded=True)
         try:
             async with self._session.request(
                 method, url, headers=outgoing, data=body or None, allow_redirects=False

@@ -7,12 +7,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ApiKeyIn(BaseModel):
-    """`POST /v1/organizations/{id}/api-keys` body; no scopes means all."""
+    """`POST /v1/organizations/{id}/api-keys` body. `scopes` omitted means every scope
+    (the key reads `["*"]`); otherwise name each (`employees`, `programs:read`, `keys`, ...
+    or `"*"`): an empty list grants nothing and is refused."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(default_factory=list, max_length=50)
+    scopes: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=50)
 
 
 class ApiKeyOut(BaseModel):

@@ -24,7 +24,7 @@ from services.matching.schemas import (
     SuggestionOut,
     SuggestionsOut,
 )
-from shared.identity import OrgId
+from shared.identity import OrgId, require_scope
 from shared.pagination import (
     Cursor,
     Limit,
@@ -36,7 +36,7 @@ from shared.pagination import (
 from shared.preconditions import etag
 from shared.service import SessionDep
 
-router = APIRouter(tags=["matching"])
+router = APIRouter(tags=["matching"], dependencies=[require_scope("matching")])
 
 
 def _match_out(match: Match, response: Response | None = None) -> MatchOut:

@@ -20,12 +20,12 @@ from services.profiles.schemas import (
     ValidBulkIn,
 )
 from shared.errors import FieldError, InvalidInput, NotFound
-from shared.identity import AdminCaller, OrgId, caller_from_request
-from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, page_of
+from shared.identity import AdminCaller, OrgId, caller_from_request, require_scope
+from shared.pagination import Cursor, Limit, Page, decode_position, encode_cursor, page_of
 from shared.preconditions import IfMatch, etag, parse_if_match
 from shared.service import SessionDep
 
-router = APIRouter()
+router = APIRouter(dependencies=[require_scope("employees")])
 
 ExternalIdPath = Annotated[str, Path(min_length=1, max_length=255)]
 
@@ -141,8 +141,8 @@ async def list_employees(
     employment_status: EmploymentStatus | None = None,
 ) -> Page[EmployeeOut]:
     """Employees of the caller's organization, by external id."""
-    position = decode_cursor(cursor)
-    after = str(position.get("external_id")) if position else None
+    position = decode_position(cursor, external_id=str)
+    after = position["external_id"] if position else None
     people = await domain.list_employees(
         session, org_id, after=after, limit=limit + 1, employment_status=employment_status
     )

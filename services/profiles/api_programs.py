@@ -17,7 +17,7 @@ from services.profiles.schemas import (
     ProgramStatus,
 )
 from shared.errors import FieldError, InvalidInput
-from shared.identity import OrgId
+from shared.identity import OrgId, require_scope
 from shared.pagination import (
     Cursor,
     Limit,
@@ -29,7 +29,7 @@ from shared.pagination import (
 from shared.preconditions import IfMatch, etag, parse_if_match
 from shared.service import SessionDep
 
-router = APIRouter()
+router = APIRouter(dependencies=[require_scope("programs")])
 
 
 @router.post("/v1/programs", status_code=201, response_model=ProgramOut)

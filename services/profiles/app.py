@@ -7,6 +7,7 @@ from starlette.types import ASGIApp
 
 from services.profiles import api, api_programs, scim
 from services.profiles.settings import ProfilesSettings
+from shared.identity import ScopeGuard
 from shared.service import create_service_app
 
 settings = ProfilesSettings()
@@ -16,4 +17,4 @@ app = create_service_app(
     migrations=Path(__file__).parent / "migrations",
 )
 # SCIM 2.0 speaks its own protocol (scim+json, its error schema): scim2-server serves it.
-app.mount("/scim", cast(ASGIApp, scim.application(settings.gateway_url)))
+app.mount("/scim", ScopeGuard(cast(ASGIApp, scim.application(settings.gateway_url)), "scim"))

@@ -23,7 +23,8 @@ from pydantic_core import to_json
 
 EmploymentStatus = Literal["active", "inactive", "leave"]
 
-MAX_ATTRIBUTES_BYTES = 16 * 1024
+# Custom HRIS fields fit easily; 1,000 records at this cap still fit the bulk body limit.
+MAX_ATTRIBUTES_BYTES = 8 * 1024
 MAX_ATTRIBUTES_KEYS = 100
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 

@@ -31,7 +31,7 @@ from services.sessions.schemas import (
 )
 from services.sessions.settings import SessionsSettings
 from services.sessions.store import SessionView
-from shared.identity import OrgCaller
+from shared.identity import OrgCaller, require_scope
 from shared.pagination import (
     Cursor,
     Limit,
@@ -43,7 +43,7 @@ from shared.pagination import (
 from shared.preconditions import etag
 from shared.service import SessionDep
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(tags=["sessions"], dependencies=[require_scope("sessions")])
 
 ICS = "text/calendar; charset=utf-8"
 

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
+from services.gateway.settings import GatewaySettings
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DEPLOY_DIR = ROOT / "deploy"
@@ -116,3 +118,70 @@ def test_deployment_probes_hit_health_endpoints(name: str) -> None:
     (container,) = _find("Deployment", name)["spec"]["template"]["spec"]["containers"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8000}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 8000}
+
+
+def test_compose_requires_its_secrets() -> None:
+    text = COMPOSE_FILE.read_text()
+    # No default password: compose refuses to start when POSTGRES_PASSWORD is unset.
+    assert "${POSTGRES_PASSWORD:-" not in text and "${POSTGRES_PASSWORD:?" in text
+    for name in APP_SERVICES:
+        secret = _compose()["services"][name]["environment"]["MENTORBUS_IDENTITY_SECRET"]
+        assert secret.startswith("${MENTORBUS_IDENTITY_SECRET:?")
+
+
+def test_compose_keeps_everything_but_the_gateway_internal() -> None:
+    compose = _compose()
+    assert compose["networks"]["internal"]["internal"] is True
+    for name, service in compose["services"].items():
+        expected = ["edge", "internal"] if name == "gateway" else ["internal"]
+        assert sorted(service["networks"]) == expected, name
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_deployments_read_the_identity_secret_from_the_secret(name: str) -> None:
+    (container,) = _find("Deployment", name)["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["MENTORBUS_IDENTITY_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "mentorbus-secrets",
+        "key": "MENTORBUS_IDENTITY_SECRET",
+    }
+
+
+def test_network_policies_admit_only_the_gateway_from_outside() -> None:
+    gateway = _find("NetworkPolicy", "gateway-ingress")
+    assert gateway["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "gateway"
+    public = [rule for rule in gateway["spec"]["ingress"] if "from" not in rule]
+    assert public == [{"ports": [{"protocol": "TCP", "port": 8000}]}]
+    services = _find("NetworkPolicy", "services-from-gateway-only")
+    (selected,) = services["spec"]["podSelector"]["matchExpressions"]
+    assert sorted(selected["values"]) == sorted(set(APP_SERVICES) - {"gateway"})
+    for rule in services["spec"]["ingress"]:
+        assert rule["from"], "every service rule names its sources"
+    from_gateway = services["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+    assert from_gateway["app.kubernetes.io/name"] == "gateway"
+
+
+def test_gateway_metrics_are_on_the_operator_port() -> None:
+    pod = _find("Deployment", "gateway")["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["MENTORBUS_METRICS_PORT"]["value"] == "9100"
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == "9100"
+
+
+def test_production_refuses_the_shipped_placeholders() -> None:
+    secret = _find("Secret", "mentorbus-secrets")["stringData"]
+    strong = "9f2c" + "a1b7e3d05c68f4" * 4
+    with pytest.raises(ValueError, match="ADMIN_TOKEN"):
+        GatewaySettings(
+            environment="production", admin_token=secret["MENTORBUS_ADMIN_TOKEN"],
+            identity_secret=strong,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="IDENTITY_SECRET"):
+        GatewaySettings(
+            environment="production", admin_token=strong,
+            identity_secret=secret["MENTORBUS_IDENTITY_SECRET"],
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="ADMIN_TOKEN"):
+        GatewaySettings(environment="production", admin_token="a" * 64, identity_secret=strong)
+    GatewaySettings(environment="production", admin_token=strong[::-1], identity_secret=strong)

@@ -182,7 +182,7 @@ async def lonely_gateway(
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         async with app.state.sessionmaker() as session, session.begin():
-            _, key = await domain.issue_api_key(session, uuid.uuid4(), "k", [])
+            _, key = await domain.issue_api_key(session, uuid.uuid4(), "k", ["*"])
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
             yield client, {"Authorization": f"Bearer {key}"}
