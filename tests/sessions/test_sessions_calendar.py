@@ -27,28 +27,44 @@ async def test_calendar_ics_and_secret_feed(
     _, key = org
     pair = await active_match(api, key, "K-M", "K-E", mentor_zone="Europe/Berlin")
     other = await active_match(
-        api, key, "K-M", "K-X", program_id=pair.program_id,
+        api,
+        key,
+        "K-M",
+        "K-X",
+        program_id=pair.program_id,
         mentor_enrollment_id=pair.mentor_enrollment_id,
-    )  # fmt: skip
+    )
     series = await api.post(
         "/v1/sessions",
-        json={"match_id": pair.match_id, "starts_at": "2027-10-04T08:00:00Z",
-              "duration_minutes": 60, "rrule": "FREQ=WEEKLY;COUNT=4", "title": "Weekly"},
+        json={
+            "match_id": pair.match_id,
+            "starts_at": "2027-10-04T08:00:00Z",
+            "duration_minutes": 60,
+            "rrule": "FREQ=WEEKLY;COUNT=4",
+            "title": "Weekly",
+        },
         headers=key,
-    )  # fmt: skip
+    )
     assert series.status_code == 201, series.text
     one_off = await api.post(
         "/v1/sessions",
-        json={"match_id": pair.match_id, "starts_at": "2027-10-06T15:00:00Z",
-              "duration_minutes": 30, "title": "Extra"},
+        json={
+            "match_id": pair.match_id,
+            "starts_at": "2027-10-06T15:00:00Z",
+            "duration_minutes": 30,
+            "title": "Extra",
+        },
         headers=key,
-    )  # fmt: skip
+    )
     elsewhere = await api.post(
         "/v1/sessions",
-        json={"match_id": other.match_id, "starts_at": "2027-10-07T15:00:00Z",
-              "duration_minutes": 30},
+        json={
+            "match_id": other.match_id,
+            "starts_at": "2027-10-07T15:00:00Z",
+            "duration_minutes": 30,
+        },
         headers=key,
-    )  # fmt: skip
+    )
     assert one_off.status_code == 201 and elsewhere.status_code == 201
     sid, oid = series.json()["id"], one_off.json()["id"]
     names = [o["occurrence_starts_at"] for o in series.json()["occurrences"]]
@@ -64,14 +80,17 @@ async def test_calendar_ics_and_secret_feed(
     assert int(master["SEQUENCE"]) == 1
 
     # Cancel the second occurrence, move the third, cancel the one-off.
-    cancelled = await api.post(f"/v1/sessions/{sid}/cancel",
-                               json={"occurrence_starts_at": names[1], "reason": "trip"},
-                               headers=key)  # fmt: skip
+    cancelled = await api.post(
+        f"/v1/sessions/{sid}/cancel",
+        json={"occurrence_starts_at": names[1], "reason": "trip"},
+        headers=key,
+    )
     assert cancelled.status_code == 200
-    moved = await api.patch(f"/v1/sessions/{sid}",
-                            json={"occurrence_starts_at": names[2],
-                                  "starts_at": "2027-10-18T10:00:00Z"},
-                            headers=key)  # fmt: skip
+    moved = await api.patch(
+        f"/v1/sessions/{sid}",
+        json={"occurrence_starts_at": names[2], "starts_at": "2027-10-18T10:00:00Z"},
+        headers=key,
+    )
     assert moved.status_code == 200
     assert (await api.post(f"/v1/sessions/{oid}/cancel", headers=key)).status_code == 200
 
