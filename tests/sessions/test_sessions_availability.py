@@ -17,11 +17,15 @@ async def test_availability_round_trip_and_422s_name_fields(
     org_id, key = org
     await put_employee(api, key, "A-1", "Europe/Berlin")
     body = {
-        "weekly": [{"weekday": 0, "start": "09:00", "end": "12:30"},
-                   {"weekday": 0, "start": "12:30", "end": "14:00"}],
-        "exceptions": [{"date": "2027-03-10", "available": False},
-                       {"date": "2027-03-13", "available": True, "start": "10:00", "end": "11:00"}],
-    }  # fmt: skip
+        "weekly": [
+            {"weekday": 0, "start": "09:00", "end": "12:30"},
+            {"weekday": 0, "start": "12:30", "end": "14:00"},
+        ],
+        "exceptions": [
+            {"date": "2027-03-10", "available": False},
+            {"date": "2027-03-13", "available": True, "start": "10:00", "end": "11:00"},
+        ],
+    }
     put = await set_availability(api, key, "A-1", body)
     assert put.json()["time_zone"] == "Europe/Berlin"  # the person's zone by default
     got = await api.get("/v1/employees/A-1/availability", headers=key)
@@ -30,8 +34,12 @@ async def test_availability_round_trip_and_422s_name_fields(
         {"weekday": 0, "start": "09:00", "end": "12:30"},
         {"weekday": 0, "start": "12:30", "end": "14:00"},
     ]
-    assert got.json()["exceptions"][0] == {"date": "2027-03-10", "available": False,
-                                           "start": None, "end": None}  # fmt: skip
+    assert got.json()["exceptions"][0] == {
+        "date": "2027-03-10",
+        "available": False,
+        "start": None,
+        "end": None,
+    }
 
     async def fields(bad: dict[str, Any]) -> list[str]:
         response = await api.put("/v1/employees/A-1/availability", json=bad, headers=key)
@@ -45,8 +53,12 @@ async def test_availability_round_trip_and_422s_name_fields(
         "weekly.0.end"
     ]
     assert await fields({"time_zone": "Mars/Olympus", "weekly": []}) == ["time_zone"]
-    overlapping = {"weekly": [{"weekday": 2, "start": "09:00", "end": "11:00"},
-                              {"weekday": 2, "start": "10:30", "end": "12:00"}]}  # fmt: skip
+    overlapping = {
+        "weekly": [
+            {"weekday": 2, "start": "09:00", "end": "11:00"},
+            {"weekday": 2, "start": "10:30", "end": "12:00"},
+        ]
+    }
     assert await fields(overlapping) == ["weekly.1"]
     assert await fields({"exceptions": [{"date": "2027-01-01", "available": True}]}) == [
         "exceptions.0.start",
@@ -66,25 +78,42 @@ async def test_slots_across_the_march_weeks_new_york_and_berlin(
     api: httpx.AsyncClient, org: tuple[str, dict[str, str]], stack: Stack
 ) -> None:
     org_id, key = org
-    pair = await active_match(api, key, "NY-1", "BE-1", mentor_zone="America/New_York",
-                              mentee_zone="Europe/Berlin")  # fmt: skip
+    pair = await active_match(
+        api, key, "NY-1", "BE-1", mentor_zone="America/New_York", mentee_zone="Europe/Berlin"
+    )
     await set_availability(api, key, "NY-1", {"weekly": weekdays("09:00", "12:00")})
     await set_availability(api, key, "BE-1", {"weekly": weekdays("14:00", "18:00")})
     # The mentor's other match has a session on Tuesday 16 March, 13:00-14:00 UTC: that
     # hour is gone from this pair's slots too.
-    other = await active_match(api, key, "NY-1", "BE-2", program_id=pair.program_id,
-                               mentor_enrollment_id=pair.mentor_enrollment_id)  # fmt: skip
-    booked = await api.post("/v1/sessions", json={"match_id": other.match_id,
-                            "starts_at": "2027-03-16T13:00:00Z", "duration_minutes": 60},
-                            headers=key)  # fmt: skip
+    other = await active_match(
+        api,
+        key,
+        "NY-1",
+        "BE-2",
+        program_id=pair.program_id,
+        mentor_enrollment_id=pair.mentor_enrollment_id,
+    )
+    booked = await api.post(
+        "/v1/sessions",
+        json={
+            "match_id": other.match_id,
+            "starts_at": "2027-03-16T13:00:00Z",
+            "duration_minutes": 60,
+        },
+        headers=key,
+    )
     assert booked.status_code == 201, booked.text
 
     response = await api.get(
         f"/v1/matches/{pair.match_id}/slots",
-        params={"from": "2027-03-08T00:00:00Z", "to": "2027-04-03T00:00:00Z",
-                "duration": 60, "step": 60},
+        params={
+            "from": "2027-03-08T00:00:00Z",
+            "to": "2027-04-03T00:00:00Z",
+            "duration": 60,
+            "step": 60,
+        },
         headers=key,
-    )  # fmt: skip
+    )
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     starts = [utc(i["starts_at"]) for i in items]
