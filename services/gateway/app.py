@@ -6,6 +6,7 @@ import fastapi_offline
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from services.gateway import scim_errors
 from services.gateway.api import DOCS_ASSETS_URL, router
 from services.gateway.events import HANDLERS
 from services.gateway.forwarding import Forwarder
@@ -36,6 +37,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         title="Mentorbus API",
         own_docs=False,
     )
+    scim_errors.install(app)
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
     return app
 

@@ -1,10 +1,13 @@
 """The ASGI application mounted at /scim: scim2-server's protocol, one transaction per request."""
 
+import asyncio
 import uuid
 from typing import Any, cast
 
+from pydantic_core import from_json, to_json
 from scim2_models import (
     Context,
+    PayloadTooLargeException,
     Resource,
     ResponseParameters,
     UnauthorizedException,
@@ -17,7 +20,13 @@ from scim2_server.service import ScimService
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.profiles.scim.core import CONTEXT, RequestContext, as_uuid
+from services.profiles.scim.core import (
+    CONTEXT,
+    MAX_PAYLOAD,
+    RequestContext,
+    as_uuid,
+)
+from services.profiles.scim.patch import normalize_patch, normalize_resource
 from services.profiles.scim.provider import build_provider
 from services.profiles.scim.storage import PeopleStorage
 from shared.identity import ORG_HEADER
@@ -26,6 +35,10 @@ from shared.identity import ORG_HEADER
 class ProfilesScimService(ScimService):
     """scim2-server's protocol, answering PATCH with the resource (200), which RFC 7644
     §3.5.2 allows and which identity providers expect more often than a bare 204."""
+
+    def max_body_size(self, request: ScimRequest) -> int | None:
+        """maxPayloadSize bounds every request (RFC 7644 names it for bulk; we have none)."""
+        return MAX_PAYLOAD
 
     def patch_response(
         self,
@@ -67,6 +80,14 @@ class ScimApplication(ASGIApplication):
     async def dispatch_request(self, request: ScimRequest) -> ScimResponse:
         """Serve a request in a transaction committed only if it succeeded."""
         self.check_auth(request)
+        if len(request.body) > MAX_PAYLOAD:
+            raise PayloadTooLargeException(
+                detail=f"SCIM bodies are limited to {MAX_PAYLOAD} bytes (maxPayloadSize)"
+            )
+        if request.body and request.method.upper() in ("POST", "PUT", "PATCH"):
+            # Decoding, normalizing and re-encoding up to a megabyte is CPU work: off the
+            # event loop, so other requests (of other tenants) keep being served.
+            request.body = await asyncio.to_thread(_normalized, request)
         assert self._sessionmaker is not None, "mounted in a started service app"
         async with self._sessionmaker() as session:
             org_id = cast(uuid.UUID, as_uuid(request.header(ORG_HEADER)))
@@ -87,6 +108,19 @@ class ScimApplication(ASGIApplication):
         if scope["type"] == "http":
             self._sessionmaker = scope["app"].state.sessionmaker
         await super().__call__(scope, receive, send)
+
+
+def _normalized(request: ScimRequest) -> bytes:
+    """The body with identity providers' dialects made standard (see scim.patch)."""
+    try:
+        body = from_json(request.body)
+    except ValueError:
+        return request.body  # scim2-server answers invalidSyntax
+    if request.method.upper() == "PATCH":
+        body = normalize_patch(body)
+    elif not request.path.rstrip("/").endswith(".search"):
+        body = normalize_resource(body)
+    return to_json(body)
 
 
 def application(public_url: str) -> ScimApplication:

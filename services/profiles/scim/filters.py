@@ -1,8 +1,10 @@
 """SCIM filters translated to SQL."""
 
+from datetime import datetime
 from typing import Any
 
 from scim2_models.path import (
+    AttrPath,
     CompareOperator,
     Comparison,
     FilterNode,
@@ -15,8 +17,10 @@ from scim2_models.path import (
 from sqlalchemy import (
     String,
     and_,
+    exists,
     false,
     func,
+    literal,
     not_,
     or_,
     select,
@@ -30,7 +34,65 @@ from services.profiles.scim.core import ENTERPRISE, USER_SCHEMA, as_uuid
 
 
 class Unsupported(Exception):
-    """A filter the SQL translation does not cover; the search then filters in Python."""
+    """A filter the SQL translation does not cover: the search answers `invalidFilter`."""
+
+
+_ORDERED = {
+    CompareOperator.gt: "__gt__",
+    CompareOperator.ge: "__ge__",
+    CompareOperator.lt: "__lt__",
+    CompareOperator.le: "__le__",
+}
+# Attributes kept only in the stored representation (`person.scim`), by lower-case name:
+# their canonical JSON key, for case-insensitive filters on them.
+_SIMPLE = {
+    n.lower(): n for n in ("nickName", "profileUrl", "userType", "preferredLanguage", "locale")
+}
+_COMPLEX = {"name": "name"}
+_NAME_PARTS = {
+    n.lower(): n for n in ("formatted", "middleName", "honorificPrefix", "honorificSuffix")
+}
+_MULTI = {
+    n.lower(): n
+    for n in (
+        "emails", "phoneNumbers", "ims", "photos", "addresses", "entitlements", "roles",
+        "x509Certificates",
+    )
+}  # fmt: skip
+_SUB = {
+    n.lower(): n
+    for n in (
+        "value", "display", "type", "primary", "formatted", "streetAddress", "locality",
+        "region", "postalCode", "country",
+    )
+}  # fmt: skip
+_ENTERPRISE_JSON = {n.lower(): n for n in ("employeeNumber", "organization")}
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise Unsupported("meta dates compare with a date-time string")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Unsupported(f"{value!r} is not a date-time") from None
+
+
+def _time_match(column: Any, op: CompareOperator, value: Any) -> Any:
+    moment = _timestamp(value)
+    if op == CompareOperator.eq:
+        return column == moment
+    if op == CompareOperator.ne:
+        return column != moment
+    if op in _ORDERED:
+        return getattr(column, _ORDERED[op])(moment)
+    raise Unsupported(f"{op.value} does not apply to dates")
+
+
+def _meta_column(entity: Any, name: str) -> Any | None:
+    return {"meta.created": entity.created_at, "meta.lastmodified": entity.updated_at}.get(name)
 
 
 def _string_match(column: Any, op: CompareOperator, value: Any, case_exact: bool) -> Any:
@@ -49,6 +111,8 @@ def _string_match(column: Any, op: CompareOperator, value: Any, case_exact: bool
         return left.like(f"{escaped}%", escape="\\")
     if op == CompareOperator.ew:
         return left.like(f"%{escaped}", escape="\\")
+    if op in _ORDERED:
+        return getattr(left, _ORDERED[op])(right)
     raise Unsupported
 
 
@@ -62,6 +126,8 @@ def _user_column(path: Any) -> tuple[Any, bool]:
         columns["costcenter"] = Person.cost_center
         if name in columns:
             return columns[name], False
+        if name in _ENTERPRISE_JSON:
+            return Person.scim[ENTERPRISE].op("->>")(_ENTERPRISE_JSON[name]), False
         raise Unsupported
     if uri not in ("", USER_SCHEMA.lower()):
         raise Unsupported
@@ -81,7 +147,46 @@ def _user_column(path: Any) -> tuple[Any, bool]:
         return Person.scim_external_id, True
     if name == "id":
         return sql_cast(Person.id, String), True
+    if name in _SIMPLE:
+        return Person.scim.op("->>")(_SIMPLE[name]), False
+    first, _, part = name.partition(".")
+    if first in _COMPLEX and part in _NAME_PARTS:
+        return Person.scim[_COMPLEX[first]].op("->>")(_NAME_PARTS[part]), False
+    raise Unsupported(f"no filter on {name}")
+
+
+def _elements(attribute: str) -> Any:
+    """The values of a multi-valued attribute kept in `person.scim`, as rows `value`."""
+    values = func.coalesce(Person.scim[_MULTI[attribute]], text("'[]'::jsonb"))
+    return func.jsonb_array_elements(values).table_valued("value").alias()
+
+
+def _element_filter(node: FilterNode, element: Any) -> Any:
+    """SQL for a filter on the sub-attributes of one value of a multi-valued attribute."""
+    if isinstance(node, LogicalExpr):
+        terms = [_element_filter(t, element) for t in node.terms]
+        return and_(*terms) if node.op == LogicalOperator.and_ else or_(*terms)
+    if isinstance(node, Not):
+        return not_(_element_filter(node.expr, element))
+    sub = str(getattr(node, "attr_path", "")).lower()
+    if sub not in _SUB:
+        raise Unsupported(f"no filter on {sub}")
+    field = element.c.value.op("->>")(_SUB[sub])
+    if isinstance(node, Present):
+        return field.is_not(None)
+    if isinstance(node, Comparison):
+        if isinstance(node.value, bool):
+            if node.op not in (CompareOperator.eq, CompareOperator.ne):
+                raise Unsupported
+            matches = field == ("true" if node.value else "false")
+            return matches if node.op == CompareOperator.eq else not_(matches)
+        return _string_match(field, node.op, node.value, False)
     raise Unsupported
+
+
+def _multi_valued(attribute: str, inner: FilterNode) -> Any:
+    element = _elements(attribute)
+    return exists(select(literal(1)).select_from(element).where(_element_filter(inner, element)))
 
 
 def user_filter(node: FilterNode) -> Any:
@@ -92,17 +197,37 @@ def user_filter(node: FilterNode) -> Any:
     if isinstance(node, Not):
         return not_(user_filter(node.expr))
     if isinstance(node, ValuePath):
-        if str(node.attr_path).lower() == "emails" and isinstance(node.val_filter, Comparison):
-            inner = node.val_filter
-            if str(inner.attr_path).lower() == "value":
-                return _string_match(Person.email, inner.op, inner.value, False)
-        raise Unsupported
+        attribute = str(node.attr_path).lower()
+        inner = node.val_filter
+        if (
+            attribute == "emails"
+            and isinstance(inner, Comparison)
+            and str(inner.attr_path).lower() == "value"
+        ):
+            return or_(
+                _string_match(Person.email, inner.op, inner.value, False),
+                _multi_valued(attribute, inner),
+            )
+        if attribute in _MULTI:
+            return _multi_valued(attribute, inner)
+        raise Unsupported(f"no filter on {attribute}")
+    name = str(getattr(node, "attr_path", "")).lower()
+    meta = _meta_column(Person, name)
     if isinstance(node, Present):
-        if str(node.attr_path).lower() == "active":
+        if name == "active" or meta is not None:
             return true()
+        first, _, sub = name.partition(".")
+        if first in _MULTI and first != "emails":
+            return _multi_valued(first, Present(attr_path=AttrPath(sub or "value")))
         column, _ = _user_column(node.attr_path)
         return column.is_not(None)
     if isinstance(node, Comparison):
+        if meta is not None:
+            return _time_match(meta, node.op, node.value)
+        first, _, sub = name.partition(".")
+        if first in _MULTI and first != "emails":
+            inner = Comparison(attr_path=AttrPath(sub or "value"), op=node.op, value=node.value)
+            return _multi_valued(first, inner)
         if str(node.attr_path).lower() == "active":
             if node.op not in (CompareOperator.eq, CompareOperator.ne) or not isinstance(
                 node.value, bool
@@ -116,11 +241,11 @@ def user_filter(node: FilterNode) -> Any:
             and node.op == CompareOperator.eq
         ):
             # Any of the person's addresses, not only the primary one.
-            other = text(
-                "EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(person.scim->'emails', "
-                "'[]'::jsonb)) AS e WHERE lower(e->>'value') = :scim_email)"
-            ).bindparams(scim_email=str(node.value).lower())
-            return or_(_string_match(column, node.op, node.value, False), other)
+            inner = Comparison(attr_path=AttrPath("value"), op=node.op, value=node.value)
+            return or_(
+                _string_match(column, node.op, node.value, False),
+                _multi_valued("emails", inner),
+            )
         return _string_match(column, node.op, node.value, case_exact)
     raise Unsupported
 
@@ -132,8 +257,20 @@ def group_filter(node: FilterNode) -> Any:
         return and_(*terms) if node.op == LogicalOperator.and_ else or_(*terms)
     if isinstance(node, Not):
         return not_(group_filter(node.expr))
+    if isinstance(node, Present):
+        name = str(node.attr_path).lower()
+        columns = {"displayname": ScimGroup.display_name, "externalid": ScimGroup.external_id}
+        if name in columns:
+            return columns[name].is_not(None)
+        if name in ("meta.created", "meta.lastmodified", "id"):
+            return true()
+        if name in ("members", "members.value"):
+            return ScimGroup.id.in_(select(ScimGroupMember.group_id))
     if isinstance(node, Comparison):
         name = str(node.attr_path).lower()
+        meta = _meta_column(ScimGroup, name)
+        if meta is not None:
+            return _time_match(meta, node.op, node.value)
         if name == "displayname":
             return _string_match(ScimGroup.display_name, node.op, node.value, False)
         if name == "externalid":

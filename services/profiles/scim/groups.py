@@ -17,8 +17,8 @@ from services.profiles.models import Person, ScimGroup, ScimGroupMember
 from services.profiles.scim.core import (
     GROUP_SCHEMA,
     as_uuid,
+    check_size,
     current,
-    invalid,
     provisioned,
     resource_of,
     set_value,
@@ -83,12 +83,13 @@ async def get_group(resource_id: str | None, *, for_update: bool = False) -> Sci
 
 
 async def _member_rows(group_id: uuid.UUID, doc: dict[str, Any]) -> list[ScimGroupMember]:
-    """Check that each member is a user or group of the organization."""
+    """The members that are users or groups of the organization. Others (not provisioned
+    yet, or not ids at all) are kept in the representation the client wrote but are not
+    members, and the group shows without them: identity providers add members in any
+    order, and refusing the whole request would lose the known ones too."""
     ctx = current()
-    wanted = {m.get("value") for m in doc.get("members") or []}
+    wanted = {m.get("value") for m in doc.get("members") or [] if isinstance(m, dict)}
     ids = {i for i in (as_uuid(v) for v in wanted) if i is not None}
-    if len(ids) != len(wanted):
-        raise invalid("members must be ids of users or groups")
     people = set(
         await ctx.session.scalars(
             select(Person.id).where(provisioned(ctx.org_id), Person.id.in_(ids))
@@ -99,20 +100,19 @@ async def _member_rows(group_id: uuid.UUID, doc: dict[str, Any]) -> list[ScimGro
             select(ScimGroup.id).where(ScimGroup.org_id == ctx.org_id, ScimGroup.id.in_(ids))
         )
     )
-    unknown = ids - people - groups
-    if unknown:
-        raise invalid(f"no user or group {sorted(map(str, unknown))[0]} in this organization")
     return [
         ScimGroupMember(
             group_id=group_id, member_id=i, member_type="User" if i in people else "Group"
         )
         for i in ids
+        if i in people or i in groups
     ]
 
 
 async def write_group(group: ScimGroup | None, resource: Resource[Any]) -> ScimGroup:
     ctx = current()
     doc = stored_document(resource)
+    check_size(doc, unbounded=("members",))
     if group is None:
         group = ScimGroup(
             id=uuid.uuid4(), org_id=ctx.org_id, display_name=doc.get("displayName"), version=0

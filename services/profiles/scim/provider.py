@@ -17,7 +17,7 @@ from scim2_models import (
 )
 from scim2_server.utils import load_default_resource_types, load_default_schemas
 
-from services.profiles.scim.core import MAX_RESULTS, USER_SCHEMA
+from services.profiles.scim.core import MAX_PAYLOAD, MAX_RESULTS, USER_SCHEMA
 
 
 def build_provider() -> ScimProvider:
@@ -32,7 +32,7 @@ def build_provider() -> ScimProvider:
     discovery = [ServiceProviderConfig.to_schema(), ResourceType.to_schema(), Schema.to_schema()]
     config = ServiceProviderConfig(
         patch=Patch(supported=True),
-        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        bulk=Bulk(supported=False, max_operations=0, max_payload_size=MAX_PAYLOAD),
         filter=Filter(supported=True, max_results=MAX_RESULTS),
         change_password=ChangePassword(supported=False),
         sort=Sort(supported=False),

@@ -3,6 +3,8 @@
 from typing import Any, cast
 
 from scim2_models import (
+    InvalidFilterException,
+    InvalidValueException,
     PreconditionFailedException,
     Resource,
     ResourceType,
@@ -21,7 +23,7 @@ from sqlalchemy import (
 
 from services.profiles import domain
 from services.profiles.models import Person, ScimGroup, ScimGroupMember
-from services.profiles.scim.core import MAX_RESULTS, current, provisioned
+from services.profiles.scim.core import MAX_RESULTS, MAX_START_INDEX, current, provisioned
 from services.profiles.scim.filters import Unsupported, group_filter, user_filter
 from services.profiles.scim.groups import get_group, group_resources, write_group
 from services.profiles.scim.users import get_person, user_resources, write_user
@@ -57,27 +59,44 @@ class PeopleStorage(AsyncScimStorage):
         *,
         position: Any = None,
     ) -> SearchPage:
-        """A page of Users or Groups (or of both, for a search at the root), filtered in SQL
-        where the filter allows it."""
+        """A page of Users or Groups (or of both, for a search at the root), filtered and
+        paged in SQL: at most `startIndex + count` rows are read per resource type, and a
+        filter outside the SQL translation is refused (`invalidFilter`), never evaluated
+        on the whole organization."""
         start = search_request.start_index_0 or 0
-        count = MAX_RESULTS if search_request.count is None else search_request.count
+        if start > MAX_START_INDEX:
+            raise InvalidValueException(detail=f"startIndex must be at most {MAX_START_INDEX}")
+        count = (
+            MAX_RESULTS if search_request.count is None else min(search_request.count, MAX_RESULTS)
+        )
         scim_filter = search_request.filter
         if len(resource_types) == 1:
             return await self._search_one(resource_types[0], scim_filter, start, count)
-        # At the root, every type is one collection: oldest first, then paged.
+        # At the root, every type is one collection, oldest first: the page is within the
+        # first `start + count` of each type.
+        total = 0
         found: list[tuple[Any, str, Resource[Any]]] = []
+        refused: list[InvalidFilterException] = []
         for resource_type in resource_types:
-            page = await self._search_one(resource_type, scim_filter, 0, None)
+            try:
+                page = await self._search_one(resource_type, scim_filter, 0, start + count)
+            except InvalidFilterException as exc:
+                # Attributes of another type (userName on Groups) match nothing there.
+                refused.append(exc)
+                continue
+            total += page.total or 0
             found += [(r.meta.created if r.meta else None, str(r.id), r) for r in page.resources]
+        if len(refused) == len(resource_types):
+            raise refused[0]
         found.sort(key=lambda item: (item[0], item[1]))
-        return SearchPage(len(found), [r for _, _, r in found[start : start + count]])
+        return SearchPage(total, [r for _, _, r in found[start : start + count]])
 
     async def _search_one(
         self,
         resource_type: ResourceType,
         scim_filter: ScimFilter[Any] | None,
         start: int,
-        count: int | None,
+        count: int,
     ) -> SearchPage:
         model = self._model(resource_type)
         ctx = current()
@@ -91,22 +110,20 @@ class PeopleStorage(AsyncScimStorage):
                 if scim_filter is not None
                 else true()
             )
-        except Unsupported:
-            condition = None
+        except Unsupported as exc:
+            raise InvalidFilterException(
+                detail=f"filter {str(scim_filter)!r} is not supported on {resource_type.name}s"
+                + (f": {exc}" if str(exc) else "")
+            ) from None
         order = (entity.created_at, entity.id)
-        if condition is not None:
-            total = await ctx.session.scalar(
-                select(func.count()).select_from(entity).where(base, condition)
-            )
-            query = select(entity).where(base, condition).order_by(*order).offset(start)
-            rows = list(await ctx.session.scalars(query.limit(count)))
-            return SearchPage(total or 0, await render(model, rows))
-        # A filter beyond the SQL translation: evaluate it on every resource (correct,
-        # but reads the whole organization).
-        every = list(await ctx.session.scalars(select(entity).where(base).order_by(*order)))
-        bound = cast(Any, ScimFilter)[model](str(scim_filter))
-        found = [r for r in await render(model, every) if bound.match(r)]
-        return SearchPage(len(found), found[start : None if count is None else start + count])
+        total = await ctx.session.scalar(
+            select(func.count()).select_from(entity).where(base, condition)
+        )
+        if count <= 0:
+            return SearchPage(total or 0, [])
+        query = select(entity).where(base, condition).order_by(*order).offset(start)
+        rows = list(await ctx.session.scalars(query.limit(count)))
+        return SearchPage(total or 0, await render(model, rows))
 
     async def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
         """Provision a User (or take over the HRIS employee it names) or create a Group."""

@@ -11,7 +11,9 @@ from scim2_models import (
     UniquenessException,
 )
 from sqlalchemy import (
+    and_,
     func,
+    or_,
     select,
 )
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +26,7 @@ from services.profiles.scim.core import (
     ENTERPRISE,
     USER_SCHEMA,
     as_uuid,
+    check_size,
     current,
     invalid,
     primary_email,
@@ -95,8 +98,11 @@ def user_document(
     set_value(enterprise, "division", person.division)
     set_value(enterprise, "costCenter", person.cost_center)
     stored_manager = enterprise.get("manager") or {}
-    if manager is None:
+    if manager is None and person.manager_external_id is None:
         enterprise.pop("manager", None)
+    elif manager is None:
+        # A forward reference (the manager is not here yet): shown as it was sent.
+        enterprise["manager"] = stored_manager or {"value": person.manager_external_id}
     elif stored_manager.get("value") != str(manager.id):
         enterprise["manager"] = {
             "value": str(manager.id),
@@ -159,22 +165,37 @@ async def get_person(resource_id: str | None, *, for_update: bool = False) -> Pe
 
 
 async def _manager_external_id(doc: dict[str, Any]) -> str | None:
+    """The HRIS id of the manager a User names. `manager.value` is their SCIM id, or the
+    manager's HRIS id / externalId (what some identity providers send). Nobody by that
+    name yet is a forward reference, kept as the HRIS id to link: identity providers
+    provision in any order, and the manager who arrives with it is linked at once."""
     manager = (doc.get(ENTERPRISE) or {}).get("manager") or {}
-    value = manager.get("value")
-    if value is None:
+    value = manager.get("value") if isinstance(manager, dict) else None
+    if value is None or value == "":
         return None
+    value = str(value)
     ctx = current()
     manager_id = as_uuid(value)
-    person = (
-        await ctx.session.scalar(
-            select(Person).where(Person.org_id == ctx.org_id, Person.id == manager_id)
+    if manager_id is not None:
+        found = await ctx.session.scalar(
+            select(Person.external_id).where(Person.org_id == ctx.org_id, Person.id == manager_id)
         )
-        if manager_id
-        else None
+        if found is not None:
+            return found
+    by_key = await ctx.session.scalar(
+        select(Person.external_id)
+        .where(
+            Person.org_id == ctx.org_id,
+            or_(
+                Person.external_id == value,
+                and_(provisioned(ctx.org_id), Person.scim_external_id == value),
+            ),
+        )
+        # The HRIS id first, then the oldest SCIM user with that externalId.
+        .order_by((Person.external_id != value), Person.created_at)
+        .limit(1)
     )
-    if person is None:
-        raise invalid(f"manager {value!r} is not a user of this organization")
-    return person.external_id
+    return by_key if by_key is not None else value
 
 
 async def _employee_record(doc: dict[str, Any], current: Person | None) -> dict[str, Any]:
@@ -249,20 +270,38 @@ async def _check_user_name(person_id: uuid.UUID | None, user_name: str) -> None:
         raise UniquenessException(detail=f"userName {user_name!r} is taken")
 
 
+async def _taken(external_id: str) -> bool:
+    ctx = current()
+    found = await ctx.session.scalar(
+        select(Person.id).where(Person.org_id == ctx.org_id, Person.external_id == external_id)
+    )
+    return found is not None
+
+
 async def write_user(person: Person | None, resource: Resource[Any]) -> Person:
     """Create (person None) or update a person from a whole SCIM User."""
     ctx = current()
     doc = stored_document(resource)
+    check_size(doc)
     user_name = cast(str, doc.get("userName"))
     await _check_user_name(person.id if person else None, user_name)
     record = await _employee_record(doc, person)
     if person is None:
-        external_id = doc.get("externalId") or user_name
-        person = await domain.find_employee(ctx.session, ctx.org_id, external_id, for_update=True)
+        # externalId is the identity provider's key, not ours (not unique, may be absent):
+        # it names the HRIS employee this user is when that employee is not provisioned
+        # yet; otherwise the new employee is keyed by their SCIM id, which nobody shares.
+        person_id = uuid.uuid4()
+        key = doc.get("externalId")
+        person = (
+            await domain.find_employee(ctx.session, ctx.org_id, key, for_update=True)
+            if key
+            else None
+        )
         if person is not None and person.scim is not None and person.scim_deleted_at is None:
-            raise UniquenessException(detail=f"employee {external_id!r} is already provisioned")
+            person = None
         if person is None:
-            person = Person(id=uuid.uuid4(), org_id=ctx.org_id, external_id=external_id, version=0)
+            external_id = key if key and not await _taken(key) else str(person_id)
+            person = Person(id=person_id, org_id=ctx.org_id, external_id=external_id, version=0)
             ctx.session.add(person)
             before: dict[str, Any] | None = None
         else:
@@ -286,6 +325,8 @@ async def write_user(person: Person | None, resource: Resource[Any]) -> Person:
     person.scim = doc
     person.scim_deleted_at = None
     person.updated_at = utcnow()
+    if before is None:
+        person.created_at = person.updated_at  # not later than lastModified (at flush)
     if before is None or events.person_state(person) | {"version": 0} != before | {"version": 0}:
         person.version += 1
         try:
