@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import start_http_server
 
-from services.gateway import webhooks
+from services.gateway import scim_errors, webhooks
 from services.gateway.api import DOCS_ASSETS_URL, router
 from services.gateway.asyncapi import router as asyncapi_router
 from services.gateway.events import HANDLERS
@@ -92,6 +92,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         own_docs=False,
         edge=True,
     )
+    scim_errors.install(app)
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
     # Outermost: an unsafe path is refused before anything routes it.
     app.add_middleware(PathSafetyMiddleware)

@@ -54,7 +54,7 @@ class Person(TimestampedMixin, Base):
     effective_date: Mapped[date] = mapped_column(default=date.today)
     # Bumped on every real change: the ETag, and the order consumers apply changes in.
     version: Mapped[int] = mapped_column(default=1)
-    # SCIM provisioning (see services/profiles/scim.py for the attribute mapping).
+    # SCIM provisioning (see services/profiles/scim/__init__.py for the attribute mapping).
     user_name: Mapped[str | None]
     scim_external_id: Mapped[str | None]
     scim: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -2,6 +2,7 @@
 tenant isolation and what lands in the outbox."""
 
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
@@ -10,6 +11,7 @@ import asyncpg
 import httpx
 
 from shared.events import PersonUpsertedV1, parse_event
+from tests.helpers import eventually
 from tests.profiles.support import outbox_events, unique
 
 Connect = Callable[[str], Awaitable[asyncpg.Connection]]
@@ -326,3 +328,63 @@ async def test_another_organizations_employee_is_not_found(
     assert theirs.status_code == 201
     mine = (await api.get(f"/v1/employees/{external_id}", headers=key)).json()
     assert theirs.json()["id"] != mine["id"]
+
+
+async def test_multi_batch_sync_whose_managers_arrive_after_their_reports(
+    api: httpx.AsyncClient, org: Org, service_db: Callable[[str], Awaitable[asyncpg.Connection]]
+) -> None:
+    """An HRIS sends its people in any order: reports first, their managers batches later.
+    Each report is accepted at once and linked when the manager arrives, in profiles, in
+    the SCIM view and in every consumer's projection."""
+    org_id, key = org
+    boss, leads = unique("CEO"), [unique("LEAD") for _ in range(2)]
+    reports = [{"external_id": unique("IC"), "manager_external_id": leads[i % 2]} for i in range(4)]
+    batches = [
+        reports,
+        [{"external_id": lead, "manager_external_id": boss} for lead in leads],
+        [{"external_id": boss}],
+    ]
+    for batch in batches:
+        answer = await api.post("/v1/employees/bulk", json={"employees": batch}, headers=key)
+        assert answer.status_code == 200, answer.text
+        assert {r["status"] for r in answer.json()["results"]} == {"created"}
+
+    lead = (await api.get(f"/v1/employees/{leads[0]}", headers=key)).json()
+    report = (await api.get(f"/v1/employees/{reports[0]['external_id']}", headers=key)).json()
+    assert report["manager_external_id"] == leads[0]
+    scim = (await api.get(f"/scim/v2/Users/{report['id']}", headers=key)).json()
+    assert (
+        scim["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"]["value"]
+        == lead["id"]
+    )
+    # A later batch closing a cycle through the linked chain is that record's error.
+    cycle = [{"external_id": boss, "manager_external_id": reports[0]["external_id"]}]
+    answer = await api.post("/v1/employees/bulk", json={"employees": cycle}, headers=key)
+    (result,) = answer.json()["results"]
+    assert result["status"] == "error" and result["errors"][0]["field"] == "manager_external_id"
+
+    # Every consumer's projection holds everyone; matching's holds the whole chain.
+    wanted: dict[str, str | None] = {r["external_id"]: r["manager_external_id"] for r in reports}
+    wanted |= {lead_id: boss for lead_id in leads} | {boss: None}
+    for service in ("matching", "sessions", "feedback"):
+        conn = await service_db(service)
+        try:
+            found = await eventually(lambda c=conn: _projected(c, org_id, wanted), timeout=30)  # type: ignore[misc]
+            if service == "matching":
+                chain = await conn.fetch(
+                    "SELECT external_id, manager_external_id FROM person WHERE org_id = $1",
+                    uuid.UUID(org_id),
+                )
+                assert {r["external_id"]: r["manager_external_id"] for r in chain} == wanted
+            assert found == len(wanted)
+        finally:
+            await conn.close()
+
+
+async def _projected(conn: asyncpg.Connection, org_id: str, wanted: dict[str, Any]) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM person WHERE org_id = $1 AND external_id = ANY($2)",
+        uuid.UUID(org_id),
+        list(wanted),
+    )
+    return count if count == len(wanted) else 0
