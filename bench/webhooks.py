@@ -40,6 +40,9 @@ BENCH_ENV = {
 }
 
 
+EXTERNAL_IDS: dict[str, str] = {}
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -141,6 +144,7 @@ async def commit_events(
             await asyncio.sleep(delay)
         await profiles.execute(insert, *row)
         committed[str(row[0])] = time.time()
+    EXTERNAL_IDS.update({str(e.id): f"B-{i}" for i, e in enumerate(envelopes)})
     return committed
 
 
@@ -151,6 +155,38 @@ async def wait_for(arrived: dict[str, float], ids: set[str], timeout: float) -> 
         if ids <= arrived.keys():
             return
         await asyncio.sleep(0.05)
+
+
+async def stage_split(stack: Stack, committed: dict[str, float]) -> tuple[float, float]:
+    """Medians of commit -> delivery row, and delivery row -> delivered (gateway's log)."""
+    gateway = await asyncpg.connect(asyncpg_dsn(stack.database_url("gateway")))
+    try:
+        rows = await gateway.fetch(
+            "SELECT event_id::text AS id, extract(epoch FROM created_at) AS created,"
+            " extract(epoch FROM delivered_at) AS delivered FROM webhook_delivery"
+            " WHERE event_id = ANY($1::uuid[])",
+            list(committed),
+        )
+    finally:
+        await gateway.close()
+    to_row = [float(r["created"]) - committed[r["id"]] for r in rows]
+    to_post = [float(r["delivered"]) - float(r["created"]) for r in rows if r["delivered"]]
+    return statistics.median(to_row), statistics.median(to_post)
+
+
+async def matching_projection(stack: Stack, org: str, committed: dict[str, float]) -> list[float]:
+    """Baseline: commit -> matching's consumer projected the same people (its handler)."""
+    matching = await asyncpg.connect(asyncpg_dsn(stack.database_url("matching")))
+    try:
+        rows = await matching.fetch(
+            "SELECT external_id, extract(epoch FROM updated_at) AS at FROM person"
+            " WHERE org_id = $1",
+            uuid.UUID(org),
+        )
+    finally:
+        await matching.close()
+    at = {r["external_id"]: float(r["at"]) for r in rows}
+    return [at[x] - t for x, t in committed.items() if x in at]
 
 
 async def direct_posts(url: str, count: int, concurrency: int = 64) -> float:
@@ -194,6 +230,11 @@ async def run(stack: Stack, broker: Broker, args: argparse.Namespace) -> None:
         await wait_for(receiver.arrived, set(steady), 60)
         await wait_for(watcher.arrived, set(steady), 10)
         latencies = [receiver.arrived[i] - t for i, t in steady.items() if i in receiver.arrived]
+        stages = await stage_split(stack, steady)
+        await asyncio.sleep(2)
+        projected = await matching_projection(
+            stack, org["id"], {EXTERNAL_IDS[i]: t for i, t in steady.items()}
+        )
         base = [watcher.arrived[i] - t for i, t in steady.items() if i in watcher.arrived]
 
         started = time.perf_counter()
@@ -211,8 +252,12 @@ async def run(stack: Stack, broker: Broker, args: argparse.Namespace) -> None:
           f"({len(latencies)}/{len(steady)} delivered):")  # fmt: skip
     print(f"  p50 {ms(statistics.median(latencies))}   p99 {ms(percentile(latencies, 0.99))}"
           f"   max {ms(max(latencies))}")  # fmt: skip
+    print(f"  of which commit -> delivery row (gateway consumer): p50 {ms(stages[0])}, "
+          f"delivery row -> delivered (worker): p50 {ms(stages[1])}")  # fmt: skip
     print("baseline: the same events, commit -> a plain Kafka consumer of the topic:")
     print(f"  p50 {ms(statistics.median(base))}   p99 {ms(percentile(base, 0.99))}")
+    print("baseline: the same events, commit -> matching's consumer projected them:")
+    print(f"  p50 {ms(statistics.median(projected))}   p99 {ms(percentile(projected, 0.99))}")
     print(f"burst of {args.burst} events committed at once: {delivered} delivered in "
           f"{elapsed:.1f} s = {delivered / elapsed:,.0f} deliveries/s")  # fmt: skip
     print(f"baseline: direct POSTs to the same receiver (64 at once): {direct:,.0f} posts/s")

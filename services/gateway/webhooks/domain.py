@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.webhooks import ssrf
@@ -233,24 +233,22 @@ async def record_deliveries(session: AsyncSession, event: CloudEvent, data: Even
         return
     payload = event.model_dump_json()
     now = utcnow()
-    await session.execute(
-        insert(WebhookDelivery),
-        [
-            {
-                "id": uuid.uuid4(),
-                "webhook_id": webhook_id,
-                "org_id": org_id,
-                "event_id": event.id,
-                "event_type": event.type,
-                "aggregate_key": event.subject,
-                "payload": payload,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for webhook_id in webhook_ids
-        ],
+    # Added, not inserted: the batch's commit flushes every delivery in one INSERT.
+    session.add_all(
+        WebhookDelivery(
+            id=uuid.uuid4(),
+            webhook_id=webhook_id,
+            org_id=org_id,
+            event_id=event.id,
+            event_type=event.type,
+            aggregate_key=event.subject,
+            payload=payload,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for webhook_id in webhook_ids
     )
 
 
