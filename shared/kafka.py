@@ -6,11 +6,18 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import (
+    ConsumerRebalanceListener,
+    KafkaAdminClient,
+    KafkaConsumer,
+    KafkaProducer,
+    TopicPartition,
+)
 from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -195,6 +202,57 @@ def make_consumer(
     listener = _AssignmentWatch(on_assigned) if on_assigned else None
     consumer.subscribe(list(topics), listener=listener)
     return consumer
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record as it sits in a topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def read_whole_topic(
+    settings: ServiceSettings, topic: str, timeout_seconds: float = 30.0
+) -> list[StoredRecord]:
+    """Every record a topic holds now, partition by partition in offset order, read
+    without a consumer group (nothing is committed; nobody's position moves)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_servers,
+        group_id=None,
+        client_id=f"mentorbus-{settings.service_name}-reader",
+        enable_auto_commit=False,
+        request_timeout_ms=max(
+            settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms + 5_000
+        ),
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        **client_security(settings),
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not assigned:
+            return []
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        ends = consumer.end_offsets(assigned)
+        records: list[StoredRecord] = []
+        deadline = time.monotonic() + timeout_seconds
+        while any(consumer.position(tp) < ends[tp] for tp in assigned):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} took over {timeout_seconds}s")
+            for tp, batch in consumer.poll(timeout_ms=500).items():
+                records.extend(
+                    StoredRecord(tp.topic, tp.partition, r.offset, r.key, r.value)
+                    for r in batch
+                    if r.offset < ends[tp]
+                )
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()
 
 
 def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> None:

@@ -184,10 +184,12 @@ class DeliveryWorker:
                 # One lock order (by webhook) for every replica: no deadlocks between them.
                 batch.sort(key=lambda entry: (entry[0].webhook_id, entry[0].delivery_id))
                 async with self._sessionmaker.begin() as session:
+                    await domain.record_successes(session, [e for e in batch if e[1].succeeded])
                     for item, outcome, attempted_at in batch:
-                        await domain.record_outcome(
-                            session, item, outcome, self._settings, attempted_at
-                        )
+                        if not outcome.succeeded:
+                            await domain.record_outcome(
+                                session, item, outcome, self._settings, attempted_at
+                            )
             except Exception:
                 # The leases expire and the deliveries are attempted again.
                 log.exception("recording %d webhook outcomes failed", len(batch))

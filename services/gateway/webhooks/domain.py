@@ -5,8 +5,9 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.webhooks import ssrf
@@ -210,37 +211,44 @@ async def record_deliveries(session: AsyncSession, event: CloudEvent, data: Even
         org_id = uuid.UUID(event.orgid)
     except ValueError:
         return  # not a tenant's event: nobody subscribed to it
-    webhook_ids = (
-        await session.scalars(
-            select(Webhook.id).where(
-                Webhook.org_id == org_id,
-                Webhook.status == "active",
-                Webhook.event_types.any_() == event.type,
-            )
+    # A consumer batch is one transaction: look each (organization, type) up once in it.
+    memo: dict[tuple[uuid.UUID, str], list[uuid.UUID]] = session.info.setdefault(
+        "webhook_subscribers", {}
+    )
+    webhook_ids = memo.get((org_id, event.type))
+    if webhook_ids is None:
+        webhook_ids = list(
+            (
+                await session.scalars(
+                    select(Webhook.id).where(
+                        Webhook.org_id == org_id,
+                        Webhook.status == "active",
+                        Webhook.event_types.any_() == event.type,
+                    )
+                )
+            ).all()
         )
-    ).all()
+        memo[(org_id, event.type)] = webhook_ids
     if not webhook_ids:
         return
     payload = event.model_dump_json()
     now = utcnow()
-    await session.execute(
-        insert(WebhookDelivery),
-        [
-            {
-                "id": uuid.uuid4(),
-                "webhook_id": webhook_id,
-                "org_id": org_id,
-                "event_id": event.id,
-                "event_type": event.type,
-                "aggregate_key": event.subject,
-                "payload": payload,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for webhook_id in webhook_ids
-        ],
+    # Added, not inserted: the batch's commit flushes every delivery in one INSERT.
+    session.add_all(
+        WebhookDelivery(
+            id=uuid.uuid4(),
+            webhook_id=webhook_id,
+            org_id=org_id,
+            event_id=event.id,
+            event_type=event.type,
+            aggregate_key=event.subject,
+            payload=payload,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for webhook_id in webhook_ids
     )
 
 
@@ -315,6 +323,43 @@ class Outcome:
     def succeeded(self) -> bool:
         """A 2xx answer."""
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+async def record_successes(
+    session: AsyncSession, succeeded: list[tuple[Claimed, Outcome, datetime]]
+) -> None:
+    """Log many successful attempts in two statements (the common case, kept cheap): the
+    deliveries are done, and their webhooks' failure runs (if any) end."""
+    if not succeeded:
+        return
+    now = utcnow()
+    table = cast(Table, WebhookDelivery.__table__)  # Core: one executemany, no ORM bulk rules
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("delivery_id"))
+        .values(
+            status="succeeded",
+            attempts=table.c.attempts + 1,
+            last_status_code=bindparam("code"),
+            last_error=None,
+            last_attempt_at=bindparam("attempted_at"),
+            delivered_at=now,
+            next_attempt_at=None,
+        ),
+        [
+            {"delivery_id": c.delivery_id, "code": o.status_code, "attempted_at": at}
+            for c, o, at in succeeded
+        ],
+    )
+    # Only webhooks that were failing are touched: no row lock per success.
+    await session.execute(
+        update(Webhook)
+        .where(
+            Webhook.id.in_(sorted({c.webhook_id for c, _, _ in succeeded})),
+            Webhook.consecutive_failures > 0,
+        )
+        .values(consecutive_failures=0, failing_since=None)
+    )
 
 
 async def record_outcome(
