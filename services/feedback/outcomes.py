@@ -104,8 +104,8 @@ SELECT grp, count(*) AS people,
        count(*) FILTER (WHERE at_start AND at_3) AS kept_3,
        count(*) FILTER (WHERE at_start AND at_6) AS kept_6,
        count(*) FILTER (WHERE at_start AND at_12) AS kept_12,
-       coalesce(sum(promotions), 0) AS promotions,
-       coalesce(sum(days), 0) AS days,
+       coalesce(sum(promotions), 0)::bigint AS promotions,
+       coalesce(sum(days), 0)::bigint AS days,
        array_agg(DISTINCT dept_start) FILTER (WHERE dept_start IS NOT NULL) AS departments
 FROM g WHERE grp IS NOT NULL GROUP BY grp
 """
@@ -144,7 +144,7 @@ SELECT count(*) AS drafted,
        count(*) FILTER (WHERE status = 'signed') AS signed,
        percentile_cont(0.5) WITHIN GROUP (
            ORDER BY extract(epoch FROM signed_at - created_at) / 86400.0
-       ) FILTER (WHERE status = 'signed') AS median_days
+       ) FILTER (WHERE status = 'signed')::float8 AS median_days
 FROM agreement WHERE org_id = :org AND program_id = :program
 """
 
