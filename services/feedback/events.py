@@ -1,11 +1,14 @@
 """What feedback consumes (`person.*`, `program.*`, `enrollment.*`, `match.*`,
 `session.*`) and what it publishes (`feedback.*`, `goal.*`, `checkin.*`)."""
 
+import functools
 import uuid
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.feedback import domain, history, projections, tracks
+from services.feedback import domain, feedback_requests, history, projections, tracks
+from services.feedback.settings import FeedbackSettings
 from shared.consumer import Handler
 from shared.events import (
     CloudEvent,
@@ -22,13 +25,25 @@ from shared.events import (
     PersonUpsertedV1,
     ProgramCreatedV1,
     ProgramUpdatedV1,
+    SessionCancelledV1,
+    SessionCompletedV1,
+    SessionNoShowV1,
+    SessionRescheduledV1,
+    SessionScheduledV1,
 )
 from shared.events.enrollments import EnrollmentState
 from shared.events.matches import MatchState
 from shared.events.people import PersonState
 from shared.events.programs import ProgramState
+from shared.events.sessions import SessionState
 
 SOURCE = "mentorbus/feedback"
+
+
+@functools.cache
+def _request_expiry() -> timedelta:
+    # Handlers keep the shared one-signature contract, so they read the setting here.
+    return timedelta(hours=FeedbackSettings().feedback_request_expiry_hours)
 
 
 async def on_person(session: AsyncSession, event: CloudEvent, person: PersonState) -> None:
@@ -57,9 +72,27 @@ async def on_enrollment(
 
 async def on_match(session: AsyncSession, event: CloudEvent, match: MatchState) -> None:
     """A match was proposed, accepted, declined, ended or completed."""
-    await projections.apply_match(session, uuid.UUID(event.orgid), match, event.time)
+    org_id = uuid.UUID(event.orgid)
+    await projections.apply_match(session, org_id, match, event.time)
     if match.status == "active":
-        await tracks.on_match_active(session, uuid.UUID(event.orgid), match, event.time)
+        await tracks.on_match_active(session, org_id, match, event.time)
+    await feedback_requests.ask_at_match_end(session, org_id, match, event.time, _request_expiry())
+
+
+async def on_session(session: AsyncSession, event: CloudEvent, state: SessionState) -> None:
+    """A session was booked, moved, held, missed or cancelled: keep it and the outcome of
+    the occurrence; a held one asks each participant for feedback (once)."""
+    outcome = _OUTCOMES.get(type(state))
+    await feedback_requests.apply_session(
+        session, uuid.UUID(event.orgid), state, outcome, event.time, _request_expiry()
+    )
+
+
+_OUTCOMES: dict[type[SessionState], str] = {
+    SessionCompletedV1: "completed",
+    SessionNoShowV1: "no_show",
+    SessionCancelledV1: "cancelled",
+}
 
 
 HANDLERS: dict[type[EventData], Handler] = {
@@ -75,4 +108,9 @@ HANDLERS: dict[type[EventData], Handler] = {
     MatchDeclinedV1: on_match,
     MatchEndedV1: on_match,
     MatchCompletedV1: on_match,
+    SessionScheduledV1: on_session,
+    SessionRescheduledV1: on_session,
+    SessionCompletedV1: on_session,
+    SessionNoShowV1: on_session,
+    SessionCancelledV1: on_session,
 }

@@ -4,8 +4,8 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, DateTime, ForeignKey, SmallInteger, Text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base, utcnow
@@ -93,6 +93,128 @@ class MatchProjection(Base):
         if self.mentor_external_id:
             people[self.mentor_external_id] = "mentor"
         return people
+
+
+class SessionProjection(Base):
+    """A session (or series) as of its newest version, kept from `session.*` events."""
+
+    __tablename__ = "session"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    org_id: Mapped[uuid.UUID]
+    program_id: Mapped[uuid.UUID | None]
+    match_id: Mapped[uuid.UUID | None]
+    group_id: Mapped[uuid.UUID | None]
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_minutes: Mapped[int]
+    rrule: Mapped[str | None]
+    status: Mapped[str]
+    participants: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    version: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FeedbackRequest(Base):
+    """A person asked for feedback on a session occurrence or an ended match."""
+
+    __tablename__ = "feedback_request"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    org_id: Mapped[uuid.UUID]
+    kind: Mapped[str]
+    program_id: Mapped[uuid.UUID | None]
+    match_id: Mapped[uuid.UUID | None]
+    group_id: Mapped[uuid.UUID | None]
+    session_id: Mapped[uuid.UUID | None]
+    occurrence_starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    person_id: Mapped[uuid.UUID | None]
+    employee_external_id: Mapped[str]
+    role: Mapped[str | None]
+    status: Mapped[str] = mapped_column(default="pending")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def status_at(self, now: datetime) -> str:
+        """`pending`, `answered`, or `expired` (pending past its expiry)."""
+        if self.status == "pending" and self.expires_at <= now:
+            return "expired"
+        return self.status
+
+
+class Feedback(Base):
+    """An answer to a feedback request (one per request)."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    org_id: Mapped[uuid.UUID]
+    request_id: Mapped[uuid.UUID]
+    kind: Mapped[str]
+    program_id: Mapped[uuid.UUID | None]
+    match_id: Mapped[uuid.UUID | None]
+    session_id: Mapped[uuid.UUID | None]
+    employee_external_id: Mapped[str]
+    role: Mapped[str | None]
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    nps: Mapped[int | None] = mapped_column(SmallInteger)
+    comment: Mapped[str | None]
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Checkin(Base):
+    """A participant's 1-5 pulse on a match."""
+
+    __tablename__ = "checkin"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    org_id: Mapped[uuid.UUID]
+    match_id: Mapped[uuid.UUID]
+    program_id: Mapped[uuid.UUID]
+    employee_external_id: Mapped[str]
+    role: Mapped[str]
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Goal(Base):
+    """A mentee's SMART goal within a match."""
+
+    __tablename__ = "goal"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    org_id: Mapped[uuid.UUID]
+    match_id: Mapped[uuid.UUID]
+    program_id: Mapped[uuid.UUID]
+    mentee_external_id: Mapped[str | None]
+    title: Mapped[str]
+    description: Mapped[str | None]
+    measure: Mapped[str | None]
+    target_date: Mapped[date | None]
+    milestones: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    status: Mapped[str]
+    progress: Mapped[int] = mapped_column(SmallInteger)
+    version: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GoalUpdate(Base):
+    """One change of a goal: the fields as they became, by whom and when."""
+
+    __tablename__ = "goal_update"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    goal_id: Mapped[uuid.UUID]
+    version: Mapped[int]
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    changed_by: Mapped[str | None]
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 # --- learning tracks, agreements and person history (issue 20) --------------------------

@@ -49,8 +49,8 @@ DEFINITIONS = {
     "(all its steps done), days from the later of the track's start and the previous "
     "module's completion (when that came first) to the module's completion.",
     "agreements": "signed_share: agreements signed by both participants (current version) "
-    "/ agreements drafted. median_days_to_sign: days from draft to the second signature, "
-    "over signed agreements.",
+    "/ agreements drafted. median_days_to_sign: days from the draft (made when the match "
+    "became active) to the second signature, over signed agreements.",
 }
 
 _PEOPLE = """

@@ -1,0 +1,203 @@
+"""Feedback requests: who is asked for feedback, from session outcomes and ended matches.
+No HTTP and no Kafka here.
+
+Creating requests is idempotent by construction (unique indexes on the session occurrence
+and person, or the match and person): a redelivered or replayed event asks nobody twice.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.feedback.models import FeedbackRequest, MatchProjection, SessionProjection
+from shared.db import upsert_newer, utcnow
+from shared.events.matches import MatchState
+from shared.events.sessions import SessionState
+from shared.pagination import CreatedAfter
+
+_RECORD_OUTCOME = text(
+    """
+    INSERT INTO session_occurrence
+        (org_id, session_id, occurrence_starts_at, program_id, match_id, group_id, held_at,
+         status, version)
+    VALUES (:org_id, :session_id, :occurrence_starts_at, :program_id, :match_id, :group_id,
+            :held_at, :status, :version)
+    ON CONFLICT (session_id, COALESCE(occurrence_starts_at, '-infinity'::timestamptz))
+    DO UPDATE SET status = excluded.status, version = excluded.version,
+                  program_id = COALESCE(excluded.program_id, session_occurrence.program_id),
+                  held_at = excluded.held_at
+    WHERE session_occurrence.version < excluded.version
+    """
+)
+_OUTCOME_NOW = text(
+    """
+    SELECT status FROM session_occurrence
+    WHERE session_id = :session_id
+      AND COALESCE(occurrence_starts_at, '-infinity'::timestamptz)
+          = COALESCE(CAST(:occurrence_starts_at AS timestamptz), '-infinity'::timestamptz)
+    """
+)
+
+
+async def apply_session(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    state: SessionState,
+    outcome: str | None,
+    at: datetime,
+    expiry: timedelta,
+) -> None:
+    """Keep a session's newest state; record the outcome of the occurrence an outcome event
+    names (newest session version wins); when that occurrence stands completed, ask each
+    participant for feedback once."""
+    program_id = state.program_id
+    if program_id is None and state.match_id is not None:
+        match = await session.get(MatchProjection, state.match_id)
+        program_id = match.program_id if match is not None else None
+    await upsert_newer(
+        session,
+        SessionProjection,
+        {
+            "id": state.session_id,
+            "org_id": org_id,
+            "program_id": program_id,
+            "match_id": state.match_id,
+            "group_id": state.group_id,
+            "starts_at": state.starts_at,
+            "duration_minutes": state.duration_minutes,
+            "rrule": state.rrule,
+            "status": state.status,
+            "participants": [p.model_dump(mode="json") for p in state.participants],
+            "version": state.version,
+            "updated_at": utcnow(),
+        },
+    )
+    if outcome is None:
+        return
+    occurrence = {
+        "session_id": state.session_id,
+        "occurrence_starts_at": state.occurrence_starts_at,
+    }
+    await session.execute(
+        _RECORD_OUTCOME,
+        {
+            **occurrence,
+            "org_id": org_id,
+            "program_id": program_id,
+            "match_id": state.match_id,
+            "group_id": state.group_id,
+            "held_at": state.occurrence_starts_at or state.starts_at,
+            "status": outcome,
+            "version": state.version,
+        },
+    )
+    # A completion that a newer cancellation overtook asks nobody.
+    if (await session.execute(_OUTCOME_NOW, occurrence)).scalar_one() != "completed":
+        return
+    await _ask(
+        session,
+        [
+            {
+                "org_id": org_id,
+                "kind": "session",
+                "program_id": program_id,
+                "match_id": state.match_id,
+                "group_id": state.group_id,
+                **occurrence,
+                "person_id": p.person_id,
+                "employee_external_id": p.external_id,
+                "role": p.role,
+            }
+            for p in state.participants
+        ],
+        at,
+        expiry,
+    )
+
+
+async def ask_at_match_end(
+    session: AsyncSession, org_id: uuid.UUID, match: MatchState, at: datetime, expiry: timedelta
+) -> None:
+    """A match ended or completed: its mentee and mentor each get a `match_end` request."""
+    if match.status not in {"ended", "completed"}:
+        return
+    people = [
+        (match.mentee_external_id, match.mentee_person_id, "mentee"),
+        (match.mentor_external_id, match.mentor_person_id, "mentor"),
+    ]
+    await _ask(
+        session,
+        [
+            {
+                "org_id": org_id,
+                "kind": "match_end",
+                "program_id": match.program_id,
+                "match_id": match.match_id,
+                "group_id": match.group_id,
+                "session_id": None,
+                "occurrence_starts_at": None,
+                "person_id": person_id,
+                "employee_external_id": external_id,
+                "role": role,
+            }
+            for external_id, person_id, role in people
+            if external_id
+        ],
+        at,
+        expiry,
+    )
+
+
+async def _ask(
+    session: AsyncSession, requests: list[dict[str, Any]], at: datetime, expiry: timedelta
+) -> None:
+    if not requests:
+        return
+    values = [
+        {**r, "id": uuid.uuid4(), "status": "pending", "created_at": at, "expires_at": at + expiry}
+        for r in requests
+    ]
+    await session.execute(pg_insert(FeedbackRequest).values(values).on_conflict_do_nothing())
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """Which requests a list shows."""
+
+    employee: str | None = None
+    status: str | None = None  # pending | answered | expired
+    kind: str | None = None
+    match_id: uuid.UUID | None = None
+
+
+async def list_requests(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    where: RequestFilter,
+    after: CreatedAfter | None,
+    limit: int,
+) -> list[FeedbackRequest]:
+    """Requests of the organization, oldest first, narrowed by `where`."""
+    now = utcnow()
+    query = select(FeedbackRequest).where(FeedbackRequest.org_id == org_id)
+    if where.employee is not None:
+        query = query.where(FeedbackRequest.employee_external_id == where.employee)
+    if where.kind is not None:
+        query = query.where(FeedbackRequest.kind == where.kind)
+    if where.match_id is not None:
+        query = query.where(FeedbackRequest.match_id == where.match_id)
+    if where.status == "answered":
+        query = query.where(FeedbackRequest.status == "answered")
+    elif where.status == "pending":
+        query = query.where(FeedbackRequest.status == "pending", FeedbackRequest.expires_at > now)
+    elif where.status == "expired":
+        query = query.where(FeedbackRequest.status == "pending", FeedbackRequest.expires_at <= now)
+    if after is not None:
+        query = query.where(tuple_(FeedbackRequest.created_at, FeedbackRequest.id) > after)
+    query = query.order_by(FeedbackRequest.created_at, FeedbackRequest.id).limit(limit)
+    return list((await session.scalars(query)).all())
