@@ -20,6 +20,7 @@ from services.feedback.models import (
 )
 from services.feedback.participants import acting_participant
 from services.feedback.projections import existing_program, visible_match
+from services.feedback.risk import Reason, RiskContext, risk_rule
 from services.feedback.schemas_tracks import AgreementTerms
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound
@@ -74,9 +75,14 @@ async def get_template(
 
 
 async def create_draft(
-    session: AsyncSession, org_id: uuid.UUID, program_id: uuid.UUID, match_id: uuid.UUID
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    program_id: uuid.UUID,
+    match_id: uuid.UUID,
+    drafted_at: datetime,
 ) -> Agreement | None:
-    """A match's draft agreement from its program's template, once (None: no template)."""
+    """A match's draft agreement from its program's template, once (None: no template).
+    It counts as drafted when the match became active (`drafted_at`)."""
     template = await session.get(AgreementTemplate, program_id)
     if template is None or template.org_id != org_id:
         return None
@@ -90,7 +96,7 @@ async def create_draft(
             text=render(template.terms),
             version=1,
             status="draft",
-            created_at=utcnow(),
+            created_at=drafted_at,
         )
         .on_conflict_do_nothing()
     )
@@ -104,7 +110,8 @@ async def _agreement(
         Agreement, match.id, populate_existing=True, with_for_update=for_update
     )
     if found is None and match.status in ("active", "completed", "ended"):
-        found = await create_draft(session, match.org_id, match.program_id, match.id)
+        drafted_at = match.activated_at or utcnow()
+        found = await create_draft(session, match.org_id, match.program_id, match.id, drafted_at)
     if found is None:
         raise NotFound(f"match {match.id} has no agreement")
     return found
@@ -214,27 +221,24 @@ async def sign(
     return await _view(session, agreement)
 
 
-async def unsigned_agreements(
-    session: AsyncSession,
-    org_id: uuid.UUID,
-    program_id: uuid.UUID,
-    days: int,
-    now: datetime,
-) -> dict[uuid.UUID, str]:
-    """At-risk reason per active match whose agreement is still unsigned `days` after it
-    was drafted."""
+@risk_rule
+async def unsigned_agreement(
+    session: AsyncSession, context: RiskContext
+) -> dict[uuid.UUID, Reason]:
+    """At risk: an active match whose agreement is still unsigned N days (setting
+    `at_risk_agreement_unsigned_days`, default 14) after it was drafted."""
+    days = context.settings.at_risk_agreement_unsigned_days
     rows = await session.execute(
-        select(Agreement.match_id, Agreement.created_at)
-        .join(MatchProjection, MatchProjection.id == Agreement.match_id)
-        .where(
-            Agreement.org_id == org_id,
-            Agreement.program_id == program_id,
+        select(Agreement.match_id, Agreement.created_at).where(
+            Agreement.match_id.in_(context.match_ids),
             Agreement.status == "draft",
-            Agreement.created_at < now - timedelta(days=days),
-            MatchProjection.status == "active",
+            Agreement.created_at <= context.now - timedelta(days=days),
         )
     )
     return {
-        match_id: f"agreement unsigned after {(now - created).days} days"
+        match_id: Reason(
+            "agreement_unsigned",
+            f"agreement unsigned {(context.now - created).days} days after it was drafted",
+        )
         for match_id, created in rows.all()
     }

@@ -78,9 +78,9 @@ async def on_match(session: AsyncSession, event: CloudEvent, match: MatchState) 
     """A match was proposed, accepted, declined, ended or completed."""
     org_id = uuid.UUID(event.orgid)
     await projections.apply_match(session, org_id, match, event.time)
-    await feedback_requests.ask_at_match_end(session, org_id, match, event.time, _request_expiry())
     if match.status == "active":
         await tracks.on_match_active(session, org_id, match, event.time)
+    await feedback_requests.ask_at_match_end(session, org_id, match, event.time, _request_expiry())
 
 
 async def on_session(session: AsyncSession, event: CloudEvent, state: SessionState) -> None:

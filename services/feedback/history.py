@@ -9,6 +9,7 @@ so redelivered and reordered events leave the same history."""
 import uuid
 from datetime import date
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.models import PersonHistory
@@ -42,4 +43,26 @@ async def apply_person_history(
             "job_level": person.job_level,
             "department": person.department,
         }
-    return await upsert_newer(session, PersonHistory, values)
+    changed = await upsert_newer(session, PersonHistory, values)
+    if changed:
+        await session.execute(_SEGMENTS, {"person_id": person.person_id})
+    return changed
+
+
+# A person's entries, each with the date the next one took effect and the level before it:
+# recomputed whole for that person, so an entry arriving late (reordered) fixes its
+# neighbours too.
+_SEGMENTS = text(
+    """
+    UPDATE person_history AS h SET next_date = w.next_date, prev_job_level = w.prev_level
+    FROM (
+        SELECT effective_date,
+               lead(effective_date) OVER w AS next_date, lag(job_level) OVER w AS prev_level
+        FROM person_history WHERE person_id = :person_id
+        WINDOW w AS (ORDER BY effective_date)
+    ) AS w
+    WHERE h.person_id = :person_id AND h.effective_date = w.effective_date
+      AND (h.next_date IS DISTINCT FROM w.next_date
+           OR h.prev_job_level IS DISTINCT FROM w.prev_level)
+    """
+)

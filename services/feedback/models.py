@@ -239,6 +239,10 @@ class PersonHistory(Base):
     employment_status: Mapped[str]
     job_level: Mapped[int | None]
     department: Mapped[str | None]
+    # Derived from the person's other entries (see history.py): when this one stopped
+    # holding, and the level before it.
+    next_date: Mapped[date | None]
+    prev_job_level: Mapped[int | None]
 
 
 class Track(Base):

@@ -6,9 +6,8 @@ them, with the counts behind every figure, so an analyst can check any number by
 
 import csv
 import io
-import statistics
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import networkx as nx
@@ -49,65 +48,78 @@ DEFINITIONS = {
     "(all its steps done), days from the later of the track's start and the previous "
     "module's completion (when that came first) to the module's completion.",
     "agreements": "signed_share: agreements signed by both participants (current version) "
-    "/ agreements drafted. median_days_to_sign: days from draft to the second signature, "
-    "over signed agreements.",
+    "/ agreements drafted. median_days_to_sign: days from the draft (made when the match "
+    "became active) to the second signature, over signed agreements.",
 }
 
+# Set-based: the entry in effect on a day is the one row with effective_date <= day <
+# next_date (kept by history.py), so no per-person grouping or window is needed here.
 _PEOPLE = """
-WITH h AS (
-    SELECT person_id, external_id, effective_date, job_level, department,
-           employment_status <> 'inactive' AS employed,
-           lead(effective_date) OVER w AS next_date,
-           lag(job_level) OVER w AS prev_level
-    FROM person_history WHERE org_id = :org
-    WINDOW w AS (PARTITION BY person_id ORDER BY effective_date)
-), p AS (
-    SELECT person_id, min(external_id) AS external_id,
-           bool_or(employed AND effective_date <= :d0
-                   AND (next_date IS NULL OR next_date > :d0)) AS at_start,
-           max(department) FILTER (WHERE effective_date <= :d0
-                   AND (next_date IS NULL OR next_date > :d0)) AS dept_start,
-           bool_or(employed AND effective_date <= :d3
-                   AND (next_date IS NULL OR next_date > :d3)) AS at_3,
-           bool_or(employed AND effective_date <= :d6
-                   AND (next_date IS NULL OR next_date > :d6)) AS at_6,
-           bool_or(employed AND effective_date <= :d12
-                   AND (next_date IS NULL OR next_date > :d12)) AS at_12,
-           count(*) FILTER (WHERE effective_date BETWEEN :d0 AND :dend
-                   AND job_level > prev_level) AS promotions,
-           coalesce(sum(greatest(0, least(coalesce(next_date, :dend + 1), :dend + 1)
-                   - greatest(effective_date, :d0))) FILTER (WHERE employed), 0) AS days
-    FROM h GROUP BY person_id
-), participant AS (
-    SELECT DISTINCT x.external_id
-    FROM match AS m,
-         LATERAL (VALUES (m.mentee_external_id), (m.mentor_external_id)) AS x (external_id)
-    WHERE m.org_id = :org AND m.program_id = :program AND x.external_id IS NOT NULL
-      AND (m.activated_at IS NOT NULL OR m.status IN ('active', 'completed'))
-), participant_dept AS (
-    SELECT DISTINCT p.dept_start FROM p JOIN participant USING (external_id)
-    WHERE p.dept_start IS NOT NULL
-), g AS (
-    SELECT CASE
-               WHEN p.external_id IN (SELECT external_id FROM participant) THEN 'participants'
-               WHEN p.at_start AND p.dept_start IN (SELECT dept_start FROM participant_dept)
-                    AND p.external_id NOT IN (
-                        SELECT employee_external_id FROM enrollment
-                        WHERE org_id = :org AND program_id = :program)
-               THEN 'comparison'
-           END AS grp,
-           p.*
-    FROM p
+WITH participant_match AS (
+    SELECT mentee_person_id, mentor_person_id, mentee_external_id, mentor_external_id
+    FROM match
+    WHERE org_id = :org AND program_id = :program
+      AND (activated_at IS NOT NULL OR status IN ('active', 'completed'))
+), participant_person AS (
+    -- Matches carry person ids; an older match event without them is found by external id.
+    SELECT x.person_id
+    FROM participant_match AS m,
+         LATERAL (VALUES (m.mentee_person_id), (m.mentor_person_id)) AS x (person_id)
+    WHERE x.person_id IS NOT NULL
+    UNION
+    SELECT h.person_id
+    FROM participant_match AS m
+    JOIN person_history AS h ON h.org_id = :org AND h.external_id = m.mentee_external_id
+    WHERE m.mentee_person_id IS NULL
+    UNION
+    SELECT h.person_id
+    FROM participant_match AS m
+    JOIN person_history AS h ON h.org_id = :org AND h.external_id = m.mentor_external_id
+    WHERE m.mentor_person_id IS NULL
+), at_start AS (
+    SELECT person_id, external_id, department, employment_status <> 'inactive' AS employed
+    FROM person_history
+    WHERE org_id = :org AND effective_date <= :d0 AND (next_date IS NULL OR next_date > :d0)
+), member AS (
+    SELECT pp.person_id, 'participants' AS grp, coalesce(s.employed, false) AS at_start,
+           s.department
+    FROM participant_person AS pp LEFT JOIN at_start AS s USING (person_id)
+    UNION ALL
+    SELECT s.person_id, 'comparison', true, s.department
+    FROM at_start AS s
+    WHERE s.employed
+      AND s.department IN (
+          SELECT a.department FROM at_start AS a JOIN participant_person USING (person_id))
+      AND s.person_id NOT IN (SELECT person_id FROM participant_person)
+      AND s.external_id NOT IN (
+          SELECT employee_external_id FROM enrollment
+          WHERE org_id = :org AND program_id = :program)
+), per_group AS (
+    SELECT grp, count(*) AS people, count(*) FILTER (WHERE at_start) AS base,
+           array_agg(DISTINCT department) FILTER (WHERE department IS NOT NULL) AS departments
+    FROM member GROUP BY grp
+), per_entry AS (
+    SELECT m.grp,
+           count(*) FILTER (WHERE m.at_start AND h.employment_status <> 'inactive'
+                   AND h.effective_date <= :d3
+                   AND (h.next_date IS NULL OR h.next_date > :d3)) AS kept_3,
+           count(*) FILTER (WHERE m.at_start AND h.employment_status <> 'inactive'
+                   AND h.effective_date <= :d6
+                   AND (h.next_date IS NULL OR h.next_date > :d6)) AS kept_6,
+           count(*) FILTER (WHERE m.at_start AND h.employment_status <> 'inactive'
+                   AND h.effective_date <= :d12
+                   AND (h.next_date IS NULL OR h.next_date > :d12)) AS kept_12,
+           count(*) FILTER (WHERE h.effective_date BETWEEN :d0 AND :dend
+                   AND h.job_level > h.prev_job_level) AS promotions,
+           coalesce(sum(greatest(0, least(coalesce(h.next_date, :dend + 1), :dend + 1)
+                   - greatest(h.effective_date, :d0)))
+               FILTER (WHERE h.employment_status <> 'inactive'), 0)::bigint AS days
+    FROM member AS m JOIN person_history AS h ON h.person_id = m.person_id
+    GROUP BY m.grp
 )
-SELECT grp, count(*) AS people,
-       count(*) FILTER (WHERE at_start) AS base,
-       count(*) FILTER (WHERE at_start AND at_3) AS kept_3,
-       count(*) FILTER (WHERE at_start AND at_6) AS kept_6,
-       count(*) FILTER (WHERE at_start AND at_12) AS kept_12,
-       coalesce(sum(promotions), 0) AS promotions,
-       coalesce(sum(days), 0) AS days,
-       array_agg(DISTINCT dept_start) FILTER (WHERE dept_start IS NOT NULL) AS departments
-FROM g WHERE grp IS NOT NULL GROUP BY grp
+SELECT g.grp, g.people, g.base, e.kept_3, e.kept_6, e.kept_12, e.promotions, e.days,
+       g.departments
+FROM per_group AS g JOIN per_entry AS e USING (grp)
 """
 
 _MATCH_DEPARTMENTS = """
@@ -118,25 +130,56 @@ WITH m AS (
     WHERE org_id = :org AND program_id = :program
       AND (activated_at IS NOT NULL OR status IN ('active', 'completed'))
 )
-SELECT m.id,
-       (SELECT department FROM person_history AS h
-        WHERE h.org_id = :org AND h.external_id = m.mentee_external_id
-          AND h.effective_date <= m.day
-        ORDER BY h.effective_date DESC LIMIT 1) AS mentee_department,
-       (SELECT department FROM person_history AS h
-        WHERE h.org_id = :org AND h.external_id = m.mentor_external_id
-          AND h.effective_date <= m.day
-        ORDER BY h.effective_date DESC LIMIT 1) AS mentor_department
+SELECT m.id, mentee.department AS mentee_department, mentor.department AS mentor_department
 FROM m
+LEFT JOIN person_history AS mentee
+       ON mentee.org_id = :org AND mentee.external_id = m.mentee_external_id
+      AND mentee.effective_date <= m.day
+      AND (mentee.next_date IS NULL OR mentee.next_date > m.day)
+LEFT JOIN person_history AS mentor
+       ON mentor.org_id = :org AND mentor.external_id = m.mentor_external_id
+      AND mentor.effective_date <= m.day
+      AND (mentor.next_date IS NULL OR mentor.next_date > m.day)
 """
 
+# Every (match, module) of the program's tracks with the completions its steps need; a
+# module is done when all are there, at the latest of them.
 _TRACKS = """
-SELECT mt.match_id, mt.started_on, mt.completed_at, tv.modules,
-       (SELECT coalesce(jsonb_agg(jsonb_build_array(c.step_id, c.role, c.completed_at)), '[]')
-        FROM step_completion AS c WHERE c.match_id = mt.match_id) AS completions
-FROM match_track AS mt
-JOIN track_version AS tv ON tv.track_id = mt.track_id AND tv.version = mt.version
-WHERE mt.org_id = :org AND mt.program_id = :program
+WITH assigned AS (
+    SELECT match_id, track_id, version, started_on, completed_at
+    FROM match_track WHERE org_id = :org AND program_id = :program
+), needed AS (
+    SELECT tv.track_id, tv.version, module.ord AS module, step ->> 'id' AS step_id, role
+    FROM track_version AS tv
+    JOIN (SELECT DISTINCT track_id, version FROM assigned) AS used USING (track_id, version)
+    CROSS JOIN LATERAL jsonb_array_elements(tv.modules) WITH ORDINALITY AS module (body, ord)
+    CROSS JOIN LATERAL jsonb_array_elements(module.body -> 'steps') AS step
+    CROSS JOIN LATERAL unnest(CASE step ->> 'completed_by'
+        WHEN 'both' THEN ARRAY['mentee', 'mentor'] ELSE ARRAY[step ->> 'completed_by'] END)
+        AS role
+), modules AS (
+    SELECT a.match_id, a.started_on, n.module, max(c.completed_at) AS done_at,
+           bool_and(c.completed_at IS NOT NULL) AS done
+    FROM assigned AS a
+    JOIN needed AS n USING (track_id, version)
+    LEFT JOIN step_completion AS c
+           ON c.match_id = a.match_id AND c.step_id = n.step_id AND c.role = n.role
+    GROUP BY a.match_id, a.started_on, n.module
+), timed AS (
+    SELECT done, done_at,
+           coalesce(lag(CASE WHEN done THEN done_at END)
+                        OVER (PARTITION BY match_id ORDER BY module),
+                    'infinity') AS previous_done,
+           started_on::timestamp AT TIME ZONE 'UTC' AS started_at
+    FROM modules
+)
+SELECT (SELECT count(*) FROM assigned) AS with_track,
+       (SELECT count(*) FROM assigned WHERE completed_at IS NOT NULL) AS completed,
+       count(*) FILTER (WHERE done) AS modules_completed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM done_at
+           - CASE WHEN previous_done < done_at THEN previous_done ELSE started_at END)
+           / 86400.0)) FILTER (WHERE done)::float8 AS median_days
+FROM timed
 """
 
 _AGREEMENTS = """
@@ -144,11 +187,9 @@ SELECT count(*) AS drafted,
        count(*) FILTER (WHERE status = 'signed') AS signed,
        percentile_cont(0.5) WITHIN GROUP (
            ORDER BY extract(epoch FROM signed_at - created_at) / 86400.0
-       ) FILTER (WHERE status = 'signed') AS median_days
+       ) FILTER (WHERE status = 'signed')::float8 AS median_days
 FROM agreement WHERE org_id = :org AND program_id = :program
 """
-
-_ROLES_OF = {"mentee": {"mentee"}, "mentor": {"mentor"}, "both": {"mentee", "mentor"}}
 
 
 def add_months(day: date, months: int) -> date:
@@ -254,45 +295,14 @@ async def _network(session: AsyncSession, params: dict[str, Any]) -> dict[str, A
     }
 
 
-def _module_days(
-    started_on: date, modules: list[dict[str, Any]], done: dict[str, Any]
-) -> list[float]:
-    """Days each completed module took (see DEFINITIONS["tracks"])."""
-    start = datetime(started_on.year, started_on.month, started_on.day, tzinfo=UTC)
-    previous: datetime | None = None
-    days = []
-    for module in modules:
-        finished: datetime | None = None
-        for step in module["steps"]:
-            times = done.get(step["id"], {})
-            if not _ROLES_OF[step["completed_by"]] <= times.keys():
-                finished = None
-                break
-            last = max(times[r] for r in _ROLES_OF[step["completed_by"]])
-            finished = last if finished is None or last > finished else finished
-        if finished is not None:
-            since = previous if previous is not None and previous < finished else start
-            days.append(max(0.0, (finished - since) / timedelta(days=1)))
-        previous = finished
-    return days
-
-
 async def _tracks(session: AsyncSession, params: dict[str, Any]) -> dict[str, Any]:
-    rows = (await session.execute(text(_TRACKS), params)).all()
-    module_days: list[float] = []
-    completed = 0
-    for row in rows:
-        completed += row.completed_at is not None
-        done: dict[str, dict[str, datetime]] = {}
-        for step_id, role, at in row.completions:
-            done.setdefault(step_id, {})[role] = datetime.fromisoformat(at)
-        module_days += _module_days(row.started_on, row.modules, done)
+    row = (await session.execute(text(_TRACKS), params)).one()
     return {
-        "completion_rate": round(completed / len(rows), 4) if rows else None,
-        "completed": completed,
-        "with_track": len(rows),
-        "median_days_per_module": _round(statistics.median(module_days)) if module_days else None,
-        "modules_completed": len(module_days),
+        "completion_rate": round(row.completed / row.with_track, 4) if row.with_track else None,
+        "completed": row.completed,
+        "with_track": row.with_track,
+        "median_days_per_module": _round(row.median_days),
+        "modules_completed": row.modules_completed,
     }
 
 

@@ -19,4 +19,4 @@ class FeedbackSettings(ServiceSettings):
     # At risk: the average rating of the match's answers at or below this.
     at_risk_low_feedback_rating: float = 2.5
     # A match whose agreement is still unsigned this many days after its draft is at risk.
-    agreement_sign_days: int = 14
+    at_risk_agreement_unsigned_days: int = 14

@@ -23,6 +23,7 @@ from services.feedback.models import (
 )
 from services.feedback.participants import acting_participant
 from services.feedback.projections import existing_program, visible_match
+from services.feedback.risk import Reason, RiskContext, risk_rule
 from services.feedback.schemas_tracks import ModuleIn, TrackCopyIn, TrackIn, TrackPatch
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound
@@ -272,7 +273,7 @@ async def on_match_active(
 ) -> None:
     """A match became active: its default track and its draft agreement (each once)."""
     await assign_default_track(session, org_id, match.program_id, match.match_id, at.date())
-    await agreements.create_draft(session, org_id, match.program_id, match.match_id)
+    await agreements.create_draft(session, org_id, match.program_id, match.match_id, at)
 
 
 async def _match_track(session: AsyncSession, match: MatchProjection) -> MatchTrack:
@@ -431,25 +432,23 @@ async def complete_step(
     return await _view(session, assigned, today)
 
 
-async def overdue_steps(
-    session: AsyncSession, org_id: uuid.UUID, program_id: uuid.UUID, today: date
-) -> dict[uuid.UUID, str]:
-    """At-risk reason per active match of the program with overdue track steps, e.g.
-    `"2 overdue track steps"`."""
-    rows = await session.execute(
-        select(MatchTrack)
-        .join(MatchProjection, MatchProjection.id == MatchTrack.match_id)
-        .where(
-            MatchTrack.org_id == org_id,
-            MatchTrack.program_id == program_id,
-            MatchTrack.completed_at.is_(None),
-            MatchProjection.status == "active",
+@risk_rule
+async def overdue_steps(session: AsyncSession, context: RiskContext) -> dict[uuid.UUID, Reason]:
+    """At risk: an active match with track steps past their due day (not done)."""
+    found = await session.scalars(
+        select(MatchTrack).where(
+            MatchTrack.match_id.in_(context.match_ids), MatchTrack.completed_at.is_(None)
         )
     )
-    reasons: dict[uuid.UUID, str] = {}
-    for (assigned,) in rows.all():
+    today = context.now.date()
+    reasons: dict[uuid.UUID, Reason] = {}
+    for assigned in found.all():
         view = await _view(session, assigned, today)
-        late = sum(1 for s in view["steps"] if s["status"] == "overdue")
+        late = [s for s in view["steps"] if s["status"] == "overdue"]
         if late:
-            reasons[assigned.match_id] = f"{late} overdue track step{'s' if late > 1 else ''}"
+            plural = "s" if len(late) > 1 else ""
+            titles = ", ".join(repr(s["title"]) for s in late)
+            reasons[assigned.match_id] = Reason(
+                "overdue_track_steps", f"{len(late)} overdue track step{plural}: {titles}"
+            )
     return reasons

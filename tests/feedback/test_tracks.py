@@ -149,7 +149,9 @@ async def test_track_versions_step_rules_overdue_and_completion(
     assert types[-1] == "mentorbus.track.completed.v1"
 
     # A match that became active 30 days ago (a real event on the broker): its step due on
-    # day 7 is overdue, and it is on the at-risk list for it.
+    # day 7 is overdue and its agreement unsigned since: both are at-risk reasons.
+    template = {"expectations": "Show up"}
+    await api.put(f"/v1/programs/{program_id}/agreement-template", json=template, headers=key)
     late = uuid.uuid4()
     started = datetime.now(UTC) - timedelta(days=30)
     accepted = MatchAcceptedV1(
@@ -162,6 +164,16 @@ async def test_track_versions_step_rules_overdue_and_completion(
     assert late_view["started_on"] == started.date().isoformat()
     assert [s["status"] for s in late_view["steps"]][:2] == ["overdue", "open"]
     assert late_view["steps"][0]["due_on"] == (started.date() + timedelta(days=7)).isoformat()
+    risk = await api.get(f"/v1/programs/{program_id}/at-risk", headers=key)
+    assert risk.status_code == 200, risk.text
+    (flagged,) = [i for i in risk.json()["items"] if i["match_id"] == str(late)]
+    codes = {r["code"]: r["detail"] for r in flagged["reasons"]}
+    assert codes["overdue_track_steps"] == "1 overdue track step: 'Write goals'"
+    assert codes["agreement_unsigned"] == "agreement unsigned 30 days after it was drafted"
+    # The first match finished its track and has no template-made agreement: neither reason.
+    assert str(first) not in {
+        i["match_id"] for i in risk.json()["items"] if "overdue_track_steps" in str(i)
+    }
 
 
 async def test_templates_copies_and_listing(api: httpx.AsyncClient, org: Org) -> None:
