@@ -29,7 +29,9 @@ async def finished_run(api: httpx.AsyncClient, key: dict[str, str], program_id: 
         assert run["status"] != "failed", run.get("error")
         return run if run["status"] == "succeeded" else None
 
-    return await eventually(done, timeout=30)
+    run: dict[str, Any] | None = await eventually(done, timeout=30)
+    assert run is not None
+    return run
 
 
 async def applied(api: httpx.AsyncClient, key: dict[str, str], run_id: str) -> list[dict[str, Any]]:
