@@ -268,3 +268,98 @@ async def test_run_says_when_only_the_candidate_limit_left_a_mentee_out(
     assert "only because of the candidate limit" in left["reason"]
     wide = await finished_run(api, key, pid, candidates_per_mentee=2)
     assert wide["unmatched"] == [] and wide["matched_count"] == 2
+
+
+async def test_rematching_rules_and_the_mentor_directory(
+    api: httpx.AsyncClient, org: Org, feed: Feed
+) -> None:
+    """A declined or ended pair is never suggested or proposed again; with
+    `prefer_previous_mentor` a mentor the mentee completed a match with is favoured. The
+    directory filters and ranks mentors, each with reasons."""
+    org_id, key = org
+    program = program_event(max_mentees_per_mentor=2, criteria={"prefer_previous_mentor": 1})
+    pid, t = program.program_id, tag()
+    people = [person_event(f"{t}-e")] + [
+        person_event(f"{t}-m{j}", languages=["en", "de"] if j == 2 else ["en"]) for j in range(4)
+    ]
+    mentee = enrollment_event(pid, people[0], "mentee", goals=["sql"], skills={"SQL": 3})
+    levels = [5, 4, 3, 2]
+    mentors = [
+        enrollment_event(pid, p, "mentor", skills={"SQL": lv, "Go": 2}, capacity=1 + (j == 3))
+        for j, (p, lv) in enumerate(zip(people[1:], levels, strict=True))
+    ]
+    await feed.send(org_id, program, *people)
+    await feed.send(org_id, mentee, *mentors)
+    url = f"/v1/programs/{pid}/enrollments/{mentee.enrollment_id}/suggestions"
+
+    async def suggested() -> list[str]:
+        items = (await api.get(url, headers=key)).json()["items"]
+        return [mentors_by_id[i["mentor_enrollment_id"]] for i in items]
+
+    mentors_by_id = {str(m.enrollment_id): f"m{j}" for j, m in enumerate(mentors)}
+
+    async def ask(j: int) -> dict[str, Any]:
+        body = {
+            "program_id": str(pid),
+            "mentee_enrollment_id": str(mentee.enrollment_id),
+            "mentor_enrollment_id": str(mentors[j].enrollment_id),
+        }
+        made = await api.post("/v1/matches", json=body, headers=key)
+        assert made.status_code == 201, made.text
+        return dict(made.json())
+
+    first = await suggested()
+    assert first[:2] == ["m0", "m1"] and set(first[2:]) == {"m2", "m3"}
+    declined = await ask(0)
+    assert (await api.post(f"/v1/matches/{declined['id']}/decline", headers=key)).status_code == 200
+    ended = await ask(1)
+    await api.post(f"/v1/matches/{ended['id']}/accept", headers=key)
+    end = await api.post(f"/v1/matches/{ended['id']}/end", json={"reason": "x"}, headers=key)
+    assert end.status_code == 200
+    assert set(await suggested()) == {"m2", "m3"}  # never again: m0 declined, m1 ended
+    again = await api.post(
+        "/v1/matches",
+        json={
+            "program_id": str(pid),
+            "mentee_enrollment_id": str(mentee.enrollment_id),
+            "mentor_enrollment_id": str(mentors[0].enrollment_id),
+        },
+        headers=key,
+    )
+    assert again.status_code == 409
+    run = await finished_run(api, key, pid)
+    assert {p["mentor_enrollment_id"] for p in run["proposals"]} <= {
+        str(mentors[2].enrollment_id),
+        str(mentors[3].enrollment_id),
+    }
+    # A completed match with m3 (no better than m2) makes m3 the first suggestion.
+    done = await ask(3)
+    await api.post(f"/v1/matches/{done['id']}/accept", headers=key)
+    assert (await api.post(f"/v1/matches/{done['id']}/complete", headers=key)).status_code == 200
+    items = (await api.get(url, headers=key)).json()["items"]
+    assert [mentors_by_id[i["mentor_enrollment_id"]] for i in items] == ["m3", "m2"]
+    assert items[0]["score"] > items[1]["score"]
+    assert "mentored this mentee before in this program" in items[0]["reasons"]
+    assert "previous_mentor" in {c["criterion"] for c in items[0]["breakdown"]}
+
+    # The directory.
+    base = f"/v1/programs/{pid}/mentors"
+    listed = (await api.get(base + "?skill=sql", headers=key)).json()["items"]
+    assert [e["employee_external_id"] for e in listed] == [f"{t}-m{j}" for j in range(4)]
+    assert "knows sql at level 5 of 5" in listed[0]["reasons"]
+    assert {"enrollment_id", "employee_external_id", "skills", "languages",
+            "remaining_capacity", "reasons"} <= set(listed[0])  # fmt: skip
+    german = (await api.get(base + "?language=de-AT", headers=key)).json()["items"]
+    assert [e["employee_external_id"] for e in german] == [f"{t}-m2"]
+    # m0 and m1 have their places free again, m2 has one, m3 has two (the completed match
+    # no longer holds one).
+    free = (await api.get(base + "?has_capacity=true&q=go", headers=key)).json()["items"]
+    assert len(free) == 4 and all(e["remaining_capacity"] > 0 for e in free)
+    assert free[0]["employee_external_id"] == f"{t}-m3"  # ties on Go: most places first
+    assert (await api.get(base + "?q=astrology", headers=key)).json()["items"] == []
+    page = await api.get(base + "?limit=3", headers=key)
+    assert len(page.json()["items"]) == 3 and page.json()["next_cursor"]
+    rest = await api.get(base + f"?limit=3&cursor={page.json()['next_cursor']}", headers=key)
+    assert len(rest.json()["items"]) == 1 and rest.json()["next_cursor"] is None
+    bad = await api.get(base + "?cursor=bm9wZQ", headers=key)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
