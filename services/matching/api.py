@@ -6,16 +6,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 
-from services.matching import domain, lifecycle
+from services.matching import directory, domain, lifecycle
 from services.matching import runs as run_domain
 from services.matching.models import Match
 from services.matching.schemas import (
     ApplyOut,
     CriterionOut,
+    DirectoryEntryOut,
     EndIn,
+    GroupMemberOut,
+    GroupOut,
     MatchIn,
     MatchOut,
     MatchStatus,
+    MenteeSuggestionOut,
     RunCreatedOut,
     RunIn,
     RunOut,
@@ -56,28 +60,97 @@ async def get_suggestions(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> SuggestionsOut:
-    """The best mentors for a mentee, best first, each with its score broken down per
-    criterion and reasons in plain words. Mentors the hard rules exclude never appear."""
+    """The best matches for an enrollment, best first, each with its score broken down per
+    criterion and reasons in plain words: mentors for a mentee, mentees (`mentee_*` fields)
+    for a mentor enrollment, partners for a peer (scored both ways). Pairs the hard rules
+    exclude, and pairs that declined or ended before in the program, never appear."""
     found = await domain.suggestions(session, org_id, program_id, enrollment_id, limit)
+    if any(s.side == "mentee" for s in found):
+        return SuggestionsOut(
+            items=[
+                MenteeSuggestionOut(
+                    mentee_enrollment_id=s.other.enrollment_id,
+                    mentee_external_id=s.other.external_id,
+                    score=round(s.explanation.score, 6),
+                    breakdown=_criteria_out(s),
+                    reasons=list(s.explanation.reasons),
+                )
+                for s in found
+            ]
+        )
     return SuggestionsOut(
         items=[
             SuggestionOut(
-                mentor_enrollment_id=s.mentor.enrollment_id,
-                mentor_external_id=s.mentor.external_id,
+                mentor_enrollment_id=s.other.enrollment_id,
+                mentor_external_id=s.other.external_id,
                 score=round(s.explanation.score, 6),
-                breakdown=[
-                    CriterionOut(
-                        criterion=c.criterion,
-                        value=round(c.value, 6),
-                        weight=c.weight,
-                        contribution=round(c.contribution, 6),
-                    )
-                    for c in s.explanation.breakdown
-                ],
+                breakdown=_criteria_out(s),
                 reasons=list(s.explanation.reasons),
             )
             for s in found
         ]
+    )
+
+
+def _criteria_out(s: domain.Suggestion) -> list[CriterionOut]:
+    return [
+        CriterionOut(
+            criterion=c.criterion,
+            value=round(c.value, 6),
+            weight=c.weight,
+            contribution=round(c.contribution, 6),
+        )
+        for c in s.explanation.breakdown
+    ]
+
+
+@router.get("/v1/programs/{program_id}/mentors", response_model=Page[DirectoryEntryOut])
+async def mentor_directory(
+    program_id: uuid.UUID,
+    org_id: OrgId,
+    session: SessionDep,
+    q: Annotated[str | None, Query(max_length=200, description="Words to look for")] = None,
+    skill: Annotated[str | None, Query(max_length=100)] = None,
+    language: Annotated[str | None, Query(max_length=35, description="BCP 47 code")] = None,
+    has_capacity: bool = False,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[DirectoryEntryOut]:
+    """The program's mentors, ranked by relevance to the query (skill levels first, then
+    places left), filtered by words (`q`: skills, department, title, id), a skill, a
+    language, and whether they have a place left; each entry says why it ranks there."""
+    where = directory.Query(q, skill, language, has_capacity)
+    offset = directory.decode_offset(cursor)
+    entries = await directory.search(session, org_id, program_id, where, offset, limit + 1)
+    more = len(entries) > limit
+    return Page[DirectoryEntryOut](
+        items=[DirectoryEntryOut.model_validate(e, from_attributes=True) for e in entries[:limit]],
+        next_cursor=directory.encode_offset(offset + limit) if more else None,
+    )
+
+
+@router.get("/v1/groups/{group_id}", response_model=GroupOut)
+async def get_group(group_id: uuid.UUID, org_id: OrgId, session: SessionDep) -> GroupOut:
+    """A circle of a group program: its mentor and its members, each through their match
+    (members whose match ended are listed with that status)."""
+    matches = await lifecycle.group_matches(session, org_id, group_id)
+    first = matches[0]
+    return GroupOut(
+        id=group_id,
+        program_id=first.program_id,
+        mentor_enrollment_id=first.mentor_enrollment_id,
+        mentor_external_id=first.mentor_external_id,
+        active_members=sum(m.status == "active" for m in matches),
+        members=[
+            GroupMemberOut(
+                match_id=m.id,
+                mentee_enrollment_id=m.mentee_enrollment_id,
+                mentee_external_id=m.mentee_external_id,
+                status=m.status,
+                score=m.score,
+            )
+            for m in matches
+        ],
     )
 
 

@@ -13,7 +13,13 @@ import numpy.typing as npt
 
 LEVELS = 6  # skill level 0 (does not have it) .. 5 (expert)
 NEUTRAL = 0.5  # the value of a criterion whose data one side lacks: neither good nor bad
-CRITERIA = ("skills", "goals", "languages", "time_zone", "department", "seniority", "attributes")
+CRITERIA = (
+    "skills", "goals", "languages", "time_zone", "department", "seniority", "attributes",
+    "previous_mentor",
+)  # fmt: skip
+# A reverse program's tenure gap unless its criteria name one: the mentor joined at least a
+# year after the mentee (junior mentors for senior mentees).
+REVERSE_GAP = (-40.0, -1.0)
 # The same defaults profiles validates programs with (services/profiles/schemas.py).
 DEFAULT_WEIGHTS = {
     "skills": 0.35,
@@ -49,6 +55,8 @@ class Participant:
     managers: frozenset[str] = frozenset()  # external ids of everyone above them
     attributes: Mapping[str, Any] = field(default_factory=dict)
     capacity: int = 0  # places still open (mentors)
+    # Mentees: the mentor enrollments of their completed matches in the program.
+    previous: frozenset[uuid.UUID] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,9 @@ class Criteria:
     - `max_time_zone_difference_hours`: a hard rule when set.
     - `attribute_rules`: [{attribute, rule: same | different, weight}] over the person's
       `attributes` (and `division`, `title`); their weighted mean is `attributes`.
+    - `prefer_previous_mentor`: the weight of `previous_mentor` (1 for a mentor the mentee
+      completed a match with in this program, else 0); default 0: never again.
+    A `reverse` program without a `seniority_gap` wants junior mentors (`REVERSE_GAP`).
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -92,7 +103,7 @@ class Criteria:
     attribute_rules: tuple[AttributeRule, ...] = ()
 
     @classmethod
-    def from_program(cls, raw: Mapping[str, Any] | None) -> "Criteria":
+    def from_program(cls, raw: Mapping[str, Any] | None, format: str = "one_to_one") -> "Criteria":
         """Read a program's `criteria`; anything missing or malformed takes the default,
         so a program event can never make matching fail."""
         raw = raw or {}
@@ -102,9 +113,15 @@ class Criteria:
             name: max(0.0, _number(raw_weights.get(name), default) or 0.0)
             for name, default in DEFAULT_WEIGHTS.items()
         }
+        again = max(0.0, _number(raw.get("prefer_previous_mentor"), 0) or 0)
+        if again > 0:
+            weights["previous_mentor"] = again
         rule = raw.get("department_rule")
         gap = raw.get("seniority_gap") if isinstance(raw.get("seniority_gap"), Mapping) else {}
         assert isinstance(gap, Mapping)
+        low, high = _number(gap.get("min_years"), None), _number(gap.get("max_years"), None)
+        if format == "reverse" and low is None and high is None:
+            low, high = REVERSE_GAP
         rules = []
         for item in raw.get("attribute_rules") or []:
             if (
@@ -117,8 +134,8 @@ class Criteria:
         return cls(
             weights=weights,
             department_rule=rule if rule in ("same", "different", "any") else "any",
-            min_seniority_years=_number(gap.get("min_years"), None),
-            max_seniority_years=_number(gap.get("max_years"), None),
+            min_seniority_years=low,
+            max_seniority_years=high,
             require_shared_language=raw.get("require_shared_language") is True,
             max_time_zone_hours=_number(raw.get("max_time_zone_difference_hours"), None),
             attribute_rules=tuple(rules),

@@ -1,11 +1,11 @@
-"""What matching consumes: people, programs and enrollments (its projection). What it
-publishes is in `publish.py`."""
+"""What matching consumes: people, programs and enrollments (its projection), and completed
+sessions (a flash match completes after its first). What it publishes is in `publish.py`."""
 
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.matching import projection
+from services.matching import lifecycle, projection
 from shared.consumer import Handler, batched
 from shared.events import (
     CloudEvent,
@@ -17,9 +17,11 @@ from shared.events import (
     PersonUpsertedV1,
     ProgramCreatedV1,
     ProgramUpdatedV1,
+    SessionCompletedV1,
 )
 from shared.events.enrollments import EnrollmentState
 from shared.events.programs import ProgramState
+from shared.events.sessions import SessionState
 
 
 async def on_program(session: AsyncSession, event: CloudEvent, program: ProgramState) -> None:
@@ -41,6 +43,16 @@ async def on_enrollment(
 
 on_people = batched(projection.apply_people)
 
+
+async def on_session_completed(
+    session: AsyncSession, event: CloudEvent, completed: SessionState
+) -> None:
+    """A session took place: a flash match completes after its first one. A redelivery
+    is skipped by the inbox; a later session of a completed match changes nothing."""
+    if completed.match_id is not None:
+        await lifecycle.complete_flash(session, uuid.UUID(event.orgid), completed.match_id)
+
+
 HANDLERS: dict[type[EventData], Handler] = {
     PersonUpsertedV1: on_people,
     PersonDeactivatedV1: on_people,
@@ -49,4 +61,5 @@ HANDLERS: dict[type[EventData], Handler] = {
     EnrollmentCreatedV1: on_enrollment,
     EnrollmentUpdatedV1: on_enrollment,
     EnrollmentWithdrawnV1: on_enrollment,
+    SessionCompletedV1: on_session_completed,
 }

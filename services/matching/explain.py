@@ -131,8 +131,17 @@ def explain(criteria: Criteria, mentee: Participant, mentor: Participant) -> Exp
         else:
             gap = seniority_gap(mentee.seniority, mentor.seniority)
             values["seniority"] = seniority_value(gap, *seniority_bounds(criteria))
-            more = "more" if gap >= 0 else "less"
-            reasons["seniority"] = f"{abs(gap):.1f} years {more} tenure"
+            _, high = seniority_bounds(criteria)
+            if high < 0:  # a reverse program: the mentor is meant to be the junior one
+                wanted = "as wanted" if values["seniority"] == 1.0 else "not as the program asks"
+                side = "junior" if gap < 0 else "senior"
+                reasons["seniority"] = (
+                    f"reverse mentoring: {side} to the mentee by {abs(gap):.1f} years "
+                    f"of tenure, {wanted}"
+                )
+            else:
+                more = "more" if gap >= 0 else "less"
+                reasons["seniority"] = f"{abs(gap):.1f} years {more} tenure"
 
     if "attributes" in weights:
         total = sum(r.weight for r in criteria.attribute_rules)
@@ -149,6 +158,12 @@ def explain(criteria: Criteria, mentee: Participant, mentor: Participant) -> Exp
         values["attributes"] = acc / total if total else 0.0
         reasons["attributes"] = "; ".join(notes) if notes else "attributes not on record"
 
+    if "previous_mentor" in weights:
+        again = mentor.enrollment_id in mentee.previous
+        values["previous_mentor"] = 1.0 if again else 0.0
+        if again:
+            reasons["previous_mentor"] = "mentored this mentee before in this program"
+
     breakdown = tuple(
         CriterionScore(name, values[name], criteria.weights.get(name, 0.0), w * values[name])
         for name, w in weights.items()
@@ -159,6 +174,22 @@ def explain(criteria: Criteria, mentee: Participant, mentor: Participant) -> Exp
         breakdown=breakdown,
         reasons=tuple(reasons[c.criterion] for c in order if c.criterion in reasons),
     )
+
+
+def explain_peers(criteria: Criteria, a: Participant, b: Participant) -> Explanation:
+    """Two peers learn from each other: each criterion is the mean of both directions (a
+    learning from b, b from a), so the score is symmetric; reasons say whose they are."""
+    ab, ba = explain(criteria, a, b), explain(criteria, b, a)
+    breakdown = tuple(
+        CriterionScore(
+            x.criterion, (x.value + y.value) / 2, x.weight, (x.contribution + y.contribution) / 2
+        )
+        for x, y in zip(ab.breakdown, ba.breakdown, strict=True)
+    )
+    reasons = tuple(f"for {a.external_id}: {r}" for r in ab.reasons[:3]) + tuple(
+        f"for {b.external_id}: {r}" for r in ba.reasons[:3]
+    )
+    return Explanation(sum(c.contribution for c in breakdown), breakdown, reasons)
 
 
 # --- hard rules (scalar, for one pair) --------------------------------------------------

@@ -18,9 +18,15 @@ from services.matching.domain import (
     explain_absent_mentor,
     get_program,
 )
-from services.matching.explain import Explanation, explain, hard_rule_violations
-from services.matching.models import OPEN_STATUSES, EnrollmentProjection, Match
-from services.matching.pool import bump_revision, lock_participants, mentor_capacity, mentor_loads
+from services.matching.explain import Explanation, explain, explain_peers, hard_rule_violations
+from services.matching.models import OPEN_STATUSES, EnrollmentProjection, Match, ProgramProjection
+from services.matching.pool import (
+    Pool,
+    bump_revision,
+    lock_participants,
+    mentor_capacity,
+    mentor_loads,
+)
 from services.matching.publish import publish_match, transition
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound
@@ -77,18 +83,43 @@ async def create_match(
     active = await lock_participants(session, org_id, {mentee_enrollment_id, mentor_enrollment_id})
     if not all(active.values()):
         raise Conflict("the mentee or the mentor just left the program")
-    loads = await mentor_loads(session, {mentor_enrollment_id})
-    if loads[mentor_enrollment_id].active >= pool.capacity[mentor_enrollment_id]:
-        raise Conflict("the mentor is at capacity")
-    if await _has_open_match(session, mentee_enrollment_id):
-        raise Conflict("the mentee already has an open match")
-    explanation = explain(pool.criteria, mentee, mentor)
-    match = Match(**new_match(org_id, program_id, mentee, mentor, explanation, run_id=None))
+    peer = pool.format == "peer"
+    if peer:  # each peer's places count pairs on either side
+        loads = await mentor_loads(session, {mentee_enrollment_id, mentor_enrollment_id}, peer=True)
+        for side in (mentee_enrollment_id, mentor_enrollment_id):
+            if loads[side].active + loads[side].proposed >= pool.capacity[side]:
+                raise Conflict(f"peer {side} has no open place")
+    else:
+        loads = await mentor_loads(session, {mentor_enrollment_id})
+        if loads[mentor_enrollment_id].active >= pool.capacity[mentor_enrollment_id]:
+            raise Conflict("the mentor is at capacity")
+        if await _has_open_match(session, mentee_enrollment_id):
+            raise Conflict("the mentee already has an open match")
+    explanation = pair_explanation(pool, mentee, mentor)
+    values = new_match(org_id, program_id, mentee, mentor, explanation, None, pool.format)
+    match = Match(**values)
     session.add(match)
     await session.flush()
     publish_match(session, match, MatchCreatedV1)
     await bump_revision(session, {program_id})
     return match
+
+
+def pair_explanation(pool: Pool, mentee: Participant, mentor: Participant) -> Explanation:
+    """Why a pair scores what it does: mentee and mentor, or two peers (both ways)."""
+    if pool.format == "peer":  # both as learners: the mentee view has the goals
+        return explain_peers(pool.criteria, mentee, pool.mentee(mentor.enrollment_id) or mentor)
+    return explain(pool.criteria, mentee, mentor)
+
+
+# Circle ids are derived, so every member's match of one mentor's circle carries the same
+# id without a table of circles: `uuid5(CIRCLES, "<program>:<mentor enrollment>")`.
+CIRCLES = uuid.UUID("6b7d1c39-3a55-4a8e-9d9c-5f1f2f3f4c01")
+
+
+def circle_id(program_id: uuid.UUID, mentor_enrollment_id: uuid.UUID) -> uuid.UUID:
+    """The id of the circle a mentor leads in a group program."""
+    return uuid.uuid5(CIRCLES, f"{program_id}:{mentor_enrollment_id}")
 
 
 def new_match(
@@ -98,9 +129,11 @@ def new_match(
     mentor: Participant,
     explanation: Explanation,
     run_id: uuid.UUID | None,
+    format: str = "one_to_one",
 ) -> dict[str, Any]:
-    """The columns of a new, proposed match."""
+    """The columns of a new, proposed match (a group program's carry the circle's id)."""
     now = utcnow()
+    group = circle_id(program_id, mentor.enrollment_id) if format == "group" else None
     return dict(
         id=uuid.uuid4(),
         org_id=org_id,
@@ -116,10 +149,44 @@ def new_match(
         breakdown=breakdown_rows(explanation),
         reasons=list(explanation.reasons),
         run_id=run_id,
+        group_id=group,
+        peer=format == "peer",
         version=1,
         created_at=now,
         updated_at=now,
     )
+
+
+async def complete_flash(session: AsyncSession, org_id: uuid.UUID, match_id: uuid.UUID) -> bool:
+    """A flash match's first completed session completes it (once: a match that is not
+    active any more, or of another format, is left as it is). Whether it changed."""
+    match = await session.scalar(
+        select(Match).where(Match.id == match_id, Match.org_id == org_id).with_for_update()
+    )
+    if match is None or match.status != "active":
+        return False
+    program = await session.get(ProgramProjection, match.program_id)
+    if program is None or program.format != "flash":
+        return False
+    transition(session, match, "completed", MatchCompletedV1)
+    await bump_revision(session, {match.program_id})
+    return True
+
+
+async def group_matches(
+    session: AsyncSession, org_id: uuid.UUID, group_id: uuid.UUID
+) -> Sequence[Match]:
+    """The matches of a circle, oldest first (404 if no match carries its id)."""
+    found = (
+        await session.scalars(
+            select(Match)
+            .where(Match.org_id == org_id, Match.group_id == group_id)
+            .order_by(Match.created_at, Match.id)
+        )
+    ).all()
+    if not found:
+        raise NotFound(f"group {group_id} not found")
+    return found
 
 
 async def _has_open_match(session: AsyncSession, mentee_enrollment_id: uuid.UUID) -> bool:

@@ -110,6 +110,10 @@ class Match(Base):
     reasons: Mapped[list[str]] = mapped_column(JSONB, default=list)
     end_reason: Mapped[str | None]
     run_id: Mapped[uuid.UUID | None]
+    # Group format: the circle (one per mentor and program) every member's match is in.
+    group_id: Mapped[uuid.UUID | None]
+    # Peer format: two peers, each on either side of up to `capacity` pairs.
+    peer: Mapped[bool] = mapped_column(default=False)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

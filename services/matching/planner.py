@@ -138,10 +138,12 @@ def plan_cohort(model: ScoringModel, options: RunOptions, progress: Progress | N
     matched = {p.mentee for p in proposals}
     has_edges = np.zeros(model.m, dtype=np.bool_)
     has_edges[edges.mentee] = True
+    free = capacity.copy()
+    np.subtract.at(free, [p.mentor for p in proposals if not p.pinned], 1)
+    left = [i for i in range(model.m) if i not in matched]
+    by_k = cut_by_k(model, left, free > 0)
     unmatched = [
-        (i, _why_unmatched(model, i, bool(has_edges[i]), options))
-        for i in range(model.m)
-        if i not in matched
+        (i, _why_unmatched(model, i, bool(has_edges[i]), options) + k_note(i in by_k)) for i in left
     ]
     timings["explaining"] = time.perf_counter() - started
     return Plan(
@@ -153,6 +155,31 @@ def plan_cohort(model: ScoringModel, options: RunOptions, progress: Progress | N
         timings=timings,
         objective_cost=solution.cost,
     )
+
+
+K_NOTE = (
+    "; only because of the candidate limit: an allowed mentor outside this mentee's "
+    "`candidates_per_mentee` best still has a free place (raise it to include them)"
+)
+
+
+def k_note(only_by_k: bool) -> str:
+    """What a reason adds when the mentee was left unmatched only because of K."""
+    return K_NOTE if only_by_k else ""
+
+
+def cut_by_k(model: ScoringModel, rows: list[int], free: np.ndarray, block: int = 64) -> set[int]:
+    """Unmatched mentees left out only because of K: an allowed mentor still has a free
+    place after the solve. Were that pair among the candidates, matching it would have
+    raised the objective, so the optimum over all pairs differs exactly there."""
+    found: set[int] = set()
+    for start in range(0, len(rows), block):
+        chunk = rows[start : start + block]
+        for r in chunk:
+            _, ok = model.score_block(r, r + 1)
+            if (ok[0] & free).any():
+                found.add(r)
+    return found
 
 
 def _why_unmatched(model: ScoringModel, row: int, had_candidates: bool, options: RunOptions) -> str:

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -118,6 +118,7 @@ class Pool:
     program_id: uuid.UUID
     program_version: int
     program_status: str
+    format: str  # one_to_one | group | reverse | peer | flash
     criteria: Criteria
     revision: tuple[int, int]  # (program, organization's people): see bump_revision
     enrollments: dict[uuid.UUID, EnrollmentRecord]
@@ -127,7 +128,10 @@ class Pool:
     capacity: dict[uuid.UUID, int]  # mentor enrollment -> places in total
     load: dict[uuid.UUID, Load]
     open_mentees: set[uuid.UUID]
-    earlier: dict[uuid.UUID, set[uuid.UUID]]  # mentee enrollment -> mentors matched before
+    # mentee enrollment -> mentors never to propose to them again: open, declined and ended
+    # pairs, and completed ones unless the program prefers previous mentors (never in
+    # flash programs). Peers: both directions.
+    earlier: dict[uuid.UUID, set[uuid.UUID]]
     digest: str
     _index: MentorIndex | None = field(default=None, repr=False)
     _mentee_rows: dict[uuid.UUID, int] | None = field(default=None, repr=False)
@@ -388,19 +392,38 @@ def build_pool(
     matches: list[MatchRow],
 ) -> Pool:
     """A pool from projection rows (pure: the bench builds pools the same way)."""
+    peer = program.format == "peer"
+    criteria = Criteria.from_program(program.criteria, program.format)
     load: dict[uuid.UUID, Load] = {}
     open_mentees: set[uuid.UUID] = set()
+    earlier: dict[uuid.UUID, set[uuid.UUID]] = {}
+    previous: dict[uuid.UUID, set[uuid.UUID]] = {}
+    again = criteria.weights.get("previous_mentor", 0.0) > 0 and program.format != "flash"
     for m in matches:
+        pairs = [(m.mentee_enrollment_id, m.mentor_enrollment_id)]
+        if peer:  # a peer pair is one pair whichever side each is on
+            pairs.append((m.mentor_enrollment_id, m.mentee_enrollment_id))
         if m.status in OPEN_STATUSES:
-            entry = load.setdefault(m.mentor_enrollment_id, Load())
-            if m.status == "active":
-                entry.active += 1
-            else:
-                entry.proposed += 1
-            open_mentees.add(m.mentee_enrollment_id)
+            # A peer's places are taken by pairs on either side.
+            for _, mentor in pairs:
+                entry = load.setdefault(mentor, Load())
+                if m.status == "active":
+                    entry.active += 1
+                else:
+                    entry.proposed += 1
+            if not peer:
+                open_mentees.add(m.mentee_enrollment_id)
+        if m.status == "completed":
+            for mentee, mentor in pairs:
+                previous.setdefault(mentee, set()).add(mentor)
+            if again:
+                continue
+        for mentee, mentor in pairs:
+            earlier.setdefault(mentee, set()).add(mentor)
 
-    criteria = Criteria.from_program(program.criteria)
     active = [e for e in enrollments if eligible(people.get(e.employee_external_id))]
+    if peer:  # peers are the enrollments with role `both`
+        active = [e for e in active if e.role == "both"]
     active.sort(key=lambda e: e.id.int)  # a stable order: ties break the same way each time
     skills = {e.id: _skills(e) for e in active}  # normalized once, shared (read-only)
     vocabulary: set[str] = set()
@@ -421,7 +444,10 @@ def build_pool(
             mentors.append(participant(e, person, chain, (), today, places, skills[e.id]))
         if e.role in MENTEE_ROLES:
             goals = reader.read(e.goals, e.goal_vectors)
-            mentees.append(participant(e, person, chain, goals, today, 0, skills[e.id]))
+            seeker = participant(e, person, chain, goals, today, 0, skills[e.id])
+            if e.id in previous:
+                seeker = replace(seeker, previous=frozenset(previous[e.id]))
+            mentees.append(seeker)
 
     # Order-independent content: sorting the short strings is cheap, unlike sorting UUIDs.
     parts = [f"e{e.id}:{e.version}" for e in enrollments]
@@ -430,13 +456,11 @@ def build_pool(
     parts.sort()
     parts.append(f"g{program.version}")
     digest = hashlib.sha256(";".join(parts).encode())
-    earlier: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for m in matches:
-        earlier.setdefault(m.mentee_enrollment_id, set()).add(m.mentor_enrollment_id)
     return Pool(
         program_id=program.id,
         program_version=program.version,
         program_status=program.status,
+        format=program.format,
         criteria=criteria,
         revision=revision,
         enrollments={e.id: e for e in enrollments},
@@ -545,6 +569,19 @@ _MENTOR_LOADS = f"""
     WHERE mentor_enrollment_id = ANY($1::uuid[]) AND status IN ({_OPEN})
     GROUP BY mentor_enrollment_id
 """
+# Peers: a pair takes a place of each, whichever side each is on.
+_PEER_LOADS = f"""
+    SELECT peer, count(*) FILTER (WHERE status = 'active'),
+           count(*) FILTER (WHERE status = 'proposed')
+    FROM (
+        SELECT mentor_enrollment_id AS peer, status FROM match
+        WHERE mentor_enrollment_id = ANY($1::uuid[]) AND status IN ({_OPEN})
+        UNION ALL
+        SELECT mentee_enrollment_id, status FROM match
+        WHERE mentee_enrollment_id = ANY($1::uuid[]) AND status IN ({_OPEN})
+    ) AS sides
+    GROUP BY peer
+"""
 
 
 async def lock_participants(
@@ -570,12 +607,15 @@ async def lock_participants(
     return {i: active.get(i, False) for i in enrollment_ids}
 
 
-async def mentor_loads(session: AsyncSession, mentor_ids: set[uuid.UUID]) -> dict[uuid.UUID, Load]:
-    """Open matches per mentor, read fresh (callers hold the mentors' row locks)."""
+async def mentor_loads(
+    session: AsyncSession, mentor_ids: set[uuid.UUID], *, peer: bool = False
+) -> dict[uuid.UUID, Load]:
+    """Open matches per mentor (per peer: on either side), read fresh (callers hold the
+    mentors' row locks)."""
     loads = {m: Load() for m in mentor_ids}
     if mentor_ids:
         for mentor_id, active, proposed in await (await driver(session)).fetch(
-            _MENTOR_LOADS, list(mentor_ids)
+            _PEER_LOADS if peer else _MENTOR_LOADS, list(mentor_ids)
         ):
             loads[mentor_id] = Load(active=active, proposed=proposed)
     return loads

@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 from services.matching import runs
 from services.matching.memory import collector_paused
 from services.matching.models import MatchingRun
+from services.matching.peers import plan_peers
 from services.matching.planner import Progress, plan_cohort
 from shared.db import utcnow
 
@@ -175,7 +176,8 @@ class RunWorker:
             run = await session.get(MatchingRun, run_id)
             assert run is not None
             inputs = await runs.load_run_inputs(session, run)
-        plan = await asyncio.to_thread(plan_cohort, inputs.model, inputs.options, report)
+        planner = plan_peers if inputs.pool.format == "peer" else plan_cohort
+        plan = await asyncio.to_thread(planner, inputs.model, inputs.options, report)
         timings = plan.timings
         timings["loading"] = time.perf_counter() - started - sum(timings.values())
         return runs.run_result(inputs, plan)

@@ -17,8 +17,8 @@ from sqlalchemy.orm import defer
 from services.matching import publish
 from services.matching.criteria import Participant
 from services.matching.domain import get_program
-from services.matching.explain import explain, hard_rule_violations
-from services.matching.lifecycle import breakdown_rows, new_match
+from services.matching.explain import hard_rule_violations
+from services.matching.lifecycle import breakdown_rows, new_match, pair_explanation
 from services.matching.memory import collector_paused
 from services.matching.models import MatchingRun
 from services.matching.planner import Plan, RunOptions
@@ -135,6 +135,15 @@ def prepare_run(pool: Pool, options: dict[str, Any]) -> RunInputs:
     """The run's model: mentees without an open match against mentors with places left
     once their open proposals are counted too (so applying never overbooks)."""
     mentees = [p for p in pool.mentees if p.enrollment_id not in pool.open_mentees]
+    if pool.format == "peer":  # peers with no place left sit this run out
+        mentees = [
+            p
+            for p in mentees
+            if pool.capacity.get(p.enrollment_id, 0)
+            - _load(pool, p).active
+            - _load(pool, p).proposed
+            > 0
+        ]
     mentors = [
         replace(
             m,
@@ -166,6 +175,9 @@ def prepare_run(pool: Pool, options: dict[str, Any]) -> RunInputs:
                     "with open places of this program"
                 )
     model = ScoringModel(index, mentees, pairs)
+    if pool.format == "peer" and pinned:
+        warnings.append("pinned pairs are ignored in peer runs")
+        pinned = []
     run_options = RunOptions(
         objective=options.get("objective", "max_score"),
         min_score=options.get("min_score"),
@@ -237,6 +249,7 @@ _MATCH_COLUMNS = {
     "mentor_enrollment_id": "uuid", "mentee_person_id": "uuid", "mentor_person_id": "uuid",
     "mentee_external_id": "text", "mentor_external_id": "text", "status": "text",
     "score": "float8", "breakdown": "jsonb", "reasons": "jsonb", "run_id": "uuid",
+    "group_id": "uuid", "peer": "boolean",
     "version": "integer", "created_at": "timestamptz", "updated_at": "timestamptz",
 }  # fmt: skip
 _MATCH_VALUES = ", ".join(
@@ -299,7 +312,8 @@ async def apply_run(session: AsyncSession, org_id: uuid.UUID, run_id: uuid.UUID)
         program = await get_program(session, org_id, run.program_id)
         # Read after the locks, so this is the current state (the cache checks its revision).
         pool = await POOLS.get(session, org_id, program)
-        loads = await mentor_loads(session, mentor_ids)
+        peer = pool.format == "peer"
+        loads = await mentor_loads(session, mentor_ids | (mentee_ids if peer else set()), peer=peer)
         skipped: list[dict[str, str]] = []
         new_matches = _new_matches(pool, loads, proposals, org_id, run, skipped)
         created = await _insert_in_batches(session, org_id, new_matches)
@@ -362,6 +376,11 @@ def _new_matches(
     are made); the proposals that no longer fit go to `skipped`, with why."""
     open_mentees = set(pool.open_mentees)
     mentor_rows = {m.enrollment_id: m for m in pool.mentors}
+    peer = pool.format == "peer"
+
+    def full(who: uuid.UUID) -> bool:
+        return loads[who].active + loads[who].proposed >= pool.capacity.get(who, 0)
+
     for mentee_id, mentor_id, _ in sorted(proposals, key=lambda p: -p[2]):
         mentee, mentor = pool.mentee(mentee_id), mentor_rows.get(mentor_id)
         reason = None
@@ -375,8 +394,10 @@ def _new_matches(
             reason = "this mentee and mentor were matched before"
         elif broken := hard_rule_violations(pool.criteria, mentee, mentor):
             reason = f"the pair now breaks hard rules: {', '.join(broken)}"
-        elif loads[mentor_id].active + loads[mentor_id].proposed >= pool.capacity[mentor_id]:
+        elif full(mentor_id):
             reason = "the mentor has no open place any more"
+        elif peer and full(mentee_id):
+            reason = "the peer has no open place any more"
         if reason is not None or mentee is None or mentor is None:
             skipped.append(
                 {
@@ -386,7 +407,10 @@ def _new_matches(
                 }
             )
             continue
-        explanation = explain(pool.criteria, mentee, mentor)
+        explanation = pair_explanation(pool, mentee, mentor)
         loads[mentor_id].proposed += 1
-        open_mentees.add(mentee_id)
-        yield new_match(org_id, run.program_id, mentee, mentor, explanation, run.id)
+        if peer:
+            loads[mentee_id].proposed += 1
+        else:
+            open_mentees.add(mentee_id)
+        yield new_match(org_id, run.program_id, mentee, mentor, explanation, run.id, pool.format)

@@ -31,10 +31,55 @@ class SuggestionOut(BaseModel):
     reasons: list[str]
 
 
-class SuggestionsOut(BaseModel):
-    """Suggestions, best first."""
+class MenteeSuggestionOut(BaseModel):
+    """A mentee suggested to a mentor (a mentor enrollment's suggestions), with why."""
 
-    items: list[SuggestionOut]
+    mentee_enrollment_id: uuid.UUID
+    mentee_external_id: str
+    score: float
+    breakdown: list[CriterionOut]
+    reasons: list[str]
+
+
+class SuggestionsOut(BaseModel):
+    """Suggestions, best first: mentors for a mentee (peers for a peer, scored both ways),
+    mentees for a mentor."""
+
+    items: list[SuggestionOut] | list[MenteeSuggestionOut]
+
+
+class GroupMemberOut(BaseModel):
+    """A member of a circle, through their match."""
+
+    match_id: uuid.UUID
+    mentee_enrollment_id: uuid.UUID
+    mentee_external_id: str | None
+    status: MatchStatus
+    score: float | None
+
+
+class GroupOut(BaseModel):
+    """A circle of a group program: its mentor and members (with open or past matches)."""
+
+    id: uuid.UUID
+    program_id: uuid.UUID
+    mentor_enrollment_id: uuid.UUID
+    mentor_external_id: str | None
+    active_members: int
+    members: list[GroupMemberOut]
+
+
+class DirectoryEntryOut(BaseModel):
+    """A mentor in a program's directory, with why they rank where they do."""
+
+    enrollment_id: uuid.UUID
+    employee_external_id: str
+    skills: list[dict[str, Any]]
+    languages: list[str]
+    department: str | None
+    remaining_capacity: int
+    relevance: float
+    reasons: list[str]
 
 
 class MatchIn(BaseModel):
@@ -72,6 +117,9 @@ class MatchOut(BaseModel):
     reasons: list[str]
     end_reason: str | None
     run_id: uuid.UUID | None
+    group_id: uuid.UUID | None = Field(
+        default=None, description="Group format: the circle this member's match is in"
+    )
     version: int
     created_at: datetime
     updated_at: datetime

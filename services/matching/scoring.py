@@ -242,6 +242,7 @@ class ScoringModel:
         if "attributes" in w:
             self._attributes(w["attributes"])
         self._exclusions(excluded)
+        self._previous(w.get("previous_mentor", 0.0))
 
     # Building the tables ------------------------------------------------------------
 
@@ -347,6 +348,22 @@ class ScoringModel:
             _Table("attributes", codes, (rows * (weight / total)).astype(np.float32))
         )
 
+    def _previous(self, weight: float) -> None:
+        """Mentors a mentee completed a match with (sparse: a few per mentee at most)."""
+        rows: list[int] = []
+        cols: list[int] = []
+        if weight > 0:
+            for i, p in enumerate(self.mentees):
+                for mentor in p.previous:
+                    j = self.index.column.get(mentor)
+                    if j is not None:
+                        rows.append(i)
+                        cols.append(j)
+        self.previous_weight = np.float32(weight)
+        self.previous_rows = np.array(rows, dtype=np.int32)
+        self.previous_cols = np.array(cols, dtype=np.int32)
+        self.previous_ptr = np.searchsorted(self.previous_rows, np.arange(self.m + 1))
+
     def _exclusions(self, extra: Iterable[tuple[int, int]]) -> None:
         index = self.index
         rows: list[int] = []
@@ -397,6 +414,11 @@ class ScoringModel:
         for value in self.values:
             np.take(value.rows, value.codes[start:stop], axis=0, out=buf)
             score += buf
+        lo, hi = self.previous_ptr[start], self.previous_ptr[stop]
+        if hi > lo:
+            score[self.previous_rows[lo:hi] - start, self.previous_cols[lo:hi]] += (
+                self.previous_weight
+            )
         ok = np.empty((c, n), dtype=np.bool_)
         ok[:] = index.available[None, :]
         okbuf = np.empty((c, n), dtype=np.bool_)

@@ -36,13 +36,17 @@ class Feed:
         self.publisher = EventPublisher(kafka_settings(stack.bootstrap_servers))
         self.conn = conn
 
-    async def send(self, org_id: str, *events: EventData) -> None:
-        """Publish events and wait until each is in matching's projection."""
+    async def publish(self, org_id: str, *events: EventData) -> None:
+        """Publish events (as their owning service would), without waiting for them."""
         records = []
         for data in events:
             event = make_event(data, source="tests/profiles", orgid=org_id)
             records.append(OutgoingRecord(data.topic, event.subject, event.model_dump(mode="json")))
         await asyncio.to_thread(self.publisher.publish_batch, records)
+
+    async def send(self, org_id: str, *events: EventData) -> None:
+        """Publish events and wait until each is in matching's projection."""
+        await self.publish(org_id, *events)
         for data in events:
             await eventually(lambda d=data: self._projected(d))  # type: ignore[misc]
 

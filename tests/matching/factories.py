@@ -20,13 +20,14 @@ def program_event(
     max_mentees_per_mentor: int = 2,
     criteria: dict[str, Any] | None = None,
     status: str = "open",
+    format: str = "one_to_one",
 ) -> ProgramCreatedV1:
     """A program as profiles announces it."""
     return ProgramCreatedV1(
         program_id=program_id or uuid.uuid4(),
         version=version,
         name="Grow",
-        format="one_to_one",
+        format=format,
         status=status,
         max_mentees_per_mentor=max_mentees_per_mentor,
         criteria=criteria or {},

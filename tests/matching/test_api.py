@@ -91,8 +91,16 @@ async def test_suggestions_are_ranked_explained_and_respect_hard_rules(
     _, stranger = await create_org(api, admin)
     hidden = await api.get(suggestions_url(pid, mentee.enrollment_id), headers=stranger)
     assert hidden.status_code == 404
+    # Both sides: a mentor enrollment's suggestions are mentees, explained the same way;
+    # the boss is never suggested their own report.
     as_mentor = await api.get(suggestions_url(pid, mentors["ok"].enrollment_id), headers=key)
-    assert as_mentor.status_code == 409
+    assert as_mentor.status_code == 200, as_mentor.text
+    [suited] = as_mentor.json()["items"]
+    assert suited["mentee_enrollment_id"] == str(mentee.enrollment_id)
+    assert suited["score"] == pytest.approx(again["items"][0]["score"], abs=1e-6)
+    assert suited["reasons"] == again["items"][0]["reasons"]
+    as_boss = await api.get(suggestions_url(pid, mentors["boss"].enrollment_id), headers=key)
+    assert as_boss.status_code == 200 and as_boss.json()["items"] == []
 
 
 async def setup_cohort(

@@ -90,7 +90,7 @@ async def test_deactivation_and_withdrawal_leave_the_pool_and_end_matches(
             await projection.apply_enrollment(s, org, e)
     async with sessions() as s, s.begin():
         found = await domain.suggestions(s, org, program.program_id, mentee.enrollment_id, 5)
-        assert [x.mentor.external_id for x in found] == ["m1", "m2"]
+        assert [x.other.external_id for x in found] == ["m1", "m2"]
         match = await lifecycle.create_match(
             s, org, program.program_id, mentee.enrollment_id, mentor.enrollment_id
         )
@@ -101,7 +101,7 @@ async def test_deactivation_and_withdrawal_leave_the_pool_and_end_matches(
         await projection.apply_person(s, org, gone)
     async with sessions() as s, s.begin():
         found = await domain.suggestions(s, org, program.program_id, mentee.enrollment_id, 5)
-        assert [x.mentor.external_id for x in found] == ["m2"]
+        assert [x.other.external_id for x in found] == ["m2"]
         declined = await s.get(Match, match.id)
         assert declined is not None and declined.status == "declined"
         assert declined.end_reason == "the person left the organization"
@@ -176,7 +176,7 @@ async def test_a_goal_in_other_words_finds_the_mentor_who_knows_it(
         row = await s.get(EnrollmentProjection, mentee.enrollment_id)
         assert row is not None and row.goal_vectors is not None  # embedded on arrival
         found = await domain.suggestions(s, org, pid, mentee.enrollment_id, 5)
-    assert [x.mentor.external_id for x in found] == ["m1", "m2"]
+    assert [x.other.external_id for x in found] == ["m1", "m2"]
     assert "shares 1 of 1 goal skills: security" in found[0].explanation.reasons
 
 
