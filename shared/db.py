@@ -12,6 +12,7 @@ import asyncpg
 from sqlalchemy import DateTime, MetaData, Table, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -153,3 +154,18 @@ def _upsert_newer_statement(table: Table, columns: tuple[str, ...]) -> Any:
         set_={k: statement.excluded[k] for k in columns if k not in keys},
         where=table.c.version < statement.excluded.version,
     ).returning(*table.primary_key.columns)
+
+
+# PostgreSQL refuses to store these in text (SQLSTATE 22021 character_not_in_repertoire: a
+# NUL; 22P05 untranslatable_character: a `\u0000` escape in jsonb). JSON allows both, so
+# such input passes validation and is a client error, not a 500.
+UNSTORABLE_TEXT_STATES = frozenset({"22021", "22P05"})
+
+
+def unstorable_text(exc: DBAPIError) -> bool:
+    """Whether the database refused a write for text it cannot store."""
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    cause = getattr(exc.orig, "__cause__", None)
+    return state in UNSTORABLE_TEXT_STATES or (
+        getattr(cause, "sqlstate", None) in UNSTORABLE_TEXT_STATES
+    )

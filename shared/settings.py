@@ -42,6 +42,8 @@ class ServiceSettings(BaseSettings):
     # Read-your-writes: how long a lookup of an id owned by another service waits for this
     # service's projection to catch up before answering 404 (shared/consistency.py).
     projection_wait_seconds: float = 5.0
+    # Log lines are JSON on stderr (shared/logs.py), from this level up.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
     def _default_database_url(self) -> "ServiceSettings":

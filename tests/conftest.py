@@ -14,7 +14,7 @@ import pytest
 from devstack.broker import Broker
 from devstack.stack import SERVICES, Stack
 from shared.db import SHARED_MIGRATIONS, asyncpg_dsn, drop_database, ensure_database, migrate
-from tests.helpers import create_org
+from tests.helpers import TokenIssuer, create_org
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 RUN_ID = secrets.token_hex(3)
@@ -46,13 +46,20 @@ async def scratch_db() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def stack(broker: Broker, log_dir: Path) -> Iterator[Stack]:
+def identity_provider() -> TokenIssuer:
+    """Signs end users' tokens; the session's gateway trusts it."""
+    return TokenIssuer()
+
+
+@pytest.fixture(scope="session")
+def stack(broker: Broker, log_dir: Path, identity_provider: TokenIssuer) -> Iterator[Stack]:
     """The five services as processes, on free ports, with throwaway databases."""
     s = Stack.on_free_ports(
         bootstrap_servers=broker.bootstrap_servers,
         admin_token=secrets.token_urlsafe(32),
         log_dir=log_dir,
         database_prefix=f"mbtest_{RUN_ID}",
+        extra_env=identity_provider.env(),
     )
     try:
         s.start()

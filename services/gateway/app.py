@@ -4,13 +4,23 @@ from pathlib import Path
 
 import fastapi_offline
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from services.gateway import auth
 from services.gateway.api import DOCS_ASSETS_URL, router
 from services.gateway.events import HANDLERS
 from services.gateway.forwarding import Forwarder
 from services.gateway.settings import GatewaySettings
 from shared.service import create_service_app
+
+CORS_REQUEST_HEADERS = [
+    "Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Request-Id",
+]  # fmt: skip
+CORS_RESPONSE_HEADERS = [
+    "ETag", "Location", "X-Request-Id", "Idempotent-Replayed", "RateLimit", "RateLimit-Policy",
+    "Retry-After",
+]  # fmt: skip
 
 # Swagger UI's files, as the fastapi-offline package ships them.
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
@@ -36,6 +46,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         title="Mentorbus API",
         own_docs=False,
     )
+    auth.install(app.state, settings)
+    if settings.cors_origin_list:
+        # Outermost, so a preflight is answered before authentication.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+            max_age=600,
+        )
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
     return app
 

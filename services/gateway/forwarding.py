@@ -10,6 +10,7 @@ from multidict import CIMultiDict
 from services.gateway.settings import GatewaySettings
 from shared.errors import DomainError
 from shared.identity import IDENTITY_HEADERS
+from shared.logs import REQUEST_ID_HEADER, request_id
 
 # RFC 9110 hop-by-hop headers, plus those the client library sets itself.
 _NOT_FORWARDED = frozenset(
@@ -90,6 +91,10 @@ class Forwarder:
         assert self._session is not None, "Forwarder.start() was not awaited"
         outgoing = CIMultiDict((k, v) for k, v in headers if k.lower() not in _NOT_FORWARDED)
         outgoing.update(identity)
+        # The services log under the same id (the client's, or the one the gateway made).
+        rid = request_id.get()
+        if rid is not None:
+            outgoing[REQUEST_ID_HEADER] = rid
         url = self._settings.upstream_url(service) + path_and_query
         try:
             async with self._session.request(

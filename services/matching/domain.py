@@ -51,6 +51,7 @@ from services.matching.scoring import (
     hard_rule_violations,
 )
 from services.matching.skills import names_a_skill
+from shared.consistency import await_projected
 from shared.db import upsert_newer, utcnow
 from shared.errors import Conflict, NotFound
 from shared.events import (
@@ -220,7 +221,8 @@ async def get_program(
     session: AsyncSession, org_id: uuid.UUID, program_id: uuid.UUID
 ) -> ProgramProjection:
     """A program of the organization, as projected."""
-    program = await session.get(ProgramProjection, program_id)
+    # Read-your-writes: a program profiles just created may not be projected here yet.
+    program = await await_projected(lambda: session.get(ProgramProjection, program_id))
     if program is None or program.org_id != org_id:
         raise NotFound(f"program {program_id} not found")
     return program
@@ -230,9 +232,22 @@ async def get_enrollment(
     session: AsyncSession, org_id: uuid.UUID, program_id: uuid.UUID, enrollment_id: uuid.UUID
 ) -> EnrollmentProjection:
     """An enrollment of the organization's program, as projected."""
-    enrollment = await session.get(EnrollmentProjection, enrollment_id)
+    # Read-your-writes: an enrollment profiles just created may not be projected here yet.
+    enrollment = await await_projected(lambda: session.get(EnrollmentProjection, enrollment_id))
     if enrollment is None or enrollment.org_id != org_id or enrollment.program_id != program_id:
         raise NotFound(f"enrollment {enrollment_id} not found in program {program_id}")
+    return enrollment
+
+
+async def await_participant(
+    session: AsyncSession, org_id: uuid.UUID, program_id: uuid.UUID, enrollment_id: uuid.UUID
+) -> EnrollmentProjection:
+    """An enrollment and its person, once both are projected here (read-your-writes: a
+    client may name an enrollment the moment profiles answered 201). One query each when
+    they are there already; a 404 after the bounded wait when the enrollment never existed."""
+    enrollment = await get_enrollment(session, org_id, program_id, enrollment_id)
+    # The person's events travel on another topic: they may land after the enrollment's.
+    await await_projected(lambda: session.get(PersonProjection, enrollment.person_id))
     return enrollment
 
 
@@ -270,6 +285,7 @@ async def suggestions(
     limit: int,
 ) -> list[Suggestion]:
     """The best allowed mentors for a mentee, best first, each with its explanation."""
+    await await_participant(session, org_id, program_id, enrollment_id)
     pool = await current_pool(session, org_id, program_id)
     mentee = pool.mentee(enrollment_id)
     if mentee is None:
@@ -330,6 +346,8 @@ async def create_match(
     mentor_enrollment_id: uuid.UUID,
 ) -> Match:
     """A mentee asks a mentor: a `proposed` match, if every hard rule allows it."""
+    for enrollment_id in (mentee_enrollment_id, mentor_enrollment_id):
+        await await_participant(session, org_id, program_id, enrollment_id)
     pool = await current_pool(session, org_id, program_id)
     if pool.program_status == "closed":
         raise Conflict(f"program {program_id} is closed")
@@ -439,6 +457,8 @@ class MatchFilter:
     mentee_enrollment_id: uuid.UUID | None = None
     mentor_enrollment_id: uuid.UUID | None = None
     run_id: uuid.UUID | None = None
+    # An employee's external id: only matches they are in (mentee or mentor).
+    participant: str | None = None
 
 
 async def list_matches(
@@ -459,6 +479,13 @@ async def list_matches(
     ):
         if value is not None:
             query = query.where(column == value)
+    if where.participant is not None:
+        query = query.where(
+            or_(
+                Match.mentee_external_id == where.participant,
+                Match.mentor_external_id == where.participant,
+            )
+        )
     if after is not None:
         query = query.where(tuple_(Match.created_at, Match.id) > after)
     query = query.order_by(Match.created_at, Match.id).limit(limit)

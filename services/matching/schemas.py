@@ -32,9 +32,12 @@ class SuggestionOut(BaseModel):
 
 
 class SuggestionsOut(BaseModel):
-    """Suggestions, best first."""
+    """Suggestions, best first: the list shape of every list, though never paged."""
 
     items: list[SuggestionOut]
+    next_cursor: None = Field(
+        default=None, description="Always null: `limit` picks how many of the best there are"
+    )
 
 
 class MatchIn(BaseModel):

@@ -37,6 +37,7 @@ import uuid
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import quote
 
 from pydantic import ValidationError
 from scim2_models import (
@@ -46,6 +47,7 @@ from scim2_models import (
     Context,
     ETag,
     Filter,
+    ForbiddenException,
     InvalidValueException,
     Meta,
     NotFoundException,
@@ -93,14 +95,14 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.profiles import domain, events
 from services.profiles.models import Person, ScimGroup, ScimGroupMember
 from services.profiles.schemas import EmployeeIn
-from shared.db import utcnow
-from shared.identity import ORG_HEADER
+from shared.db import unstorable_text, utcnow
+from shared.identity import ORG_HEADER, ROLE_HEADER
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -896,6 +898,8 @@ class ScimApplication(ASGIApplication):
         """The gateway authenticated the caller and named their organization."""
         if _uuid(request.header(ORG_HEADER)) is None:
             raise UnauthorizedException(detail="an organization API key is required")
+        if request.header(ROLE_HEADER) == "member":
+            raise ForbiddenException(detail="provisioning needs organization-wide access")
 
     def needs_auth(self, request: ScimRequest) -> bool:
         """Every SCIM request is an organization's, discovery included."""
@@ -916,8 +920,22 @@ class ScimApplication(ASGIApplication):
             except IntegrityError:
                 # A concurrent request took a unique value first (e.g. the userName).
                 raise UniquenessException(detail="a concurrent change conflicts") from None
+            except DBAPIError as exc:
+                if unstorable_text(exc):
+                    raise _invalid("text may not contain NUL characters") from None
+                raise
             finally:
                 _CONTEXT.reset(token)
+
+    @staticmethod
+    async def send_response(response: ScimResponse, send: Send) -> None:
+        """Send the response with header values that HTTP allows: a Location naming an id
+        with non-ASCII or control characters is percent-encoded (scim2-server sends it
+        raw, which the HTTP server refuses)."""
+        for name, value in list(response.headers.items()):
+            if not (value.isascii() and value.isprintable()):
+                response.headers[name] = quote(value, safe="!#$&'()*+,/:;=?@[]~%")
+        await ASGIApplication.send_response(response, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve an ASGI request, with the database of the app this one is mounted in."""
