@@ -14,6 +14,7 @@ from sqlalchemy import DateTime, MetaData, Table, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -220,4 +221,19 @@ def _upsert_newer_many_statement(table: Table, columns: tuple[str, ...]) -> str:
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
         f'WHERE "{table.name}".version < EXCLUDED.version '
         f'RETURNING "{table.name}"."{keys[0]}"'
+    )
+
+
+# PostgreSQL refuses to store these in text (SQLSTATE 22021 character_not_in_repertoire: a
+# NUL; 22P05 untranslatable_character: a `\u0000` escape in jsonb). JSON allows both, so
+# such input passes validation and is a client error, not a 500.
+UNSTORABLE_TEXT_STATES = frozenset({"22021", "22P05"})
+
+
+def unstorable_text(exc: DBAPIError) -> bool:
+    """Whether the database refused a write for text it cannot store."""
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    cause = getattr(exc.orig, "__cause__", None)
+    return state in UNSTORABLE_TEXT_STATES or (
+        getattr(cause, "sqlstate", None) in UNSTORABLE_TEXT_STATES
     )

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Mount
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,39 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 
+CANDIDATE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route of `app` serves at `path` (Starlette's own 405 names only
+    the methods of the first route whose path matches)."""
+    literal: list[str] = []
+    templated: list[str] = []
+    for method in CANDIDATE_METHODS:
+        scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+        for route in _leaf_routes(app.router.routes):
+            if route.matches(scope)[0] == Match.FULL:
+                (templated if "{" in getattr(route, "path", "{") else literal).append(method)
+    # As in OpenAPI, a concrete path (`/v1/employees/bulk`) beats a template that also
+    # matches it (`/v1/employees/{external_id}`).
+    return sorted(set(literal or templated))
+
+
+def _leaf_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """Routes with included routers flattened (a mounted app counts as one route; routers
+    are included without a prefix here)."""
+    leaves: list[BaseRoute] = []
+    for route in routes:
+        # FastAPI wraps an included router (its `original_router` holds the routes).
+        router = getattr(route, "original_router", route)
+        nested = getattr(router, "routes", None)
+        if nested is not None and not isinstance(route, Mount):
+            leaves.extend(_leaf_routes(list(nested)))
+        else:
+            leaves.append(route)
+    return leaves
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Render every error as problem+json, never as HTML or a bare 500."""
 
@@ -142,10 +176,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(422, "Unprocessable content", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode: like malformed JSON, a 422 on `body`.
+            errors = [FieldError("body", str(exc.detail))]
+            return problem(422, "Unprocessable content", str(exc.detail), errors=errors)
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
-        headers = dict(exc.headers) if exc.headers else None
-        return problem(exc.status_code, title, str(exc.detail), headers=headers)
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+        return problem(exc.status_code, title, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(ClientDisconnect)
     async def _disconnected(request: Request, _: ClientDisconnect) -> Response:

@@ -8,7 +8,12 @@ from fastapi import Header
 
 from shared.errors import FieldError, InvalidInput, PreconditionFailed
 
-IfMatch = Annotated[str | None, Header(description='`"<version>"` or `*`')]
+# The pattern documents (and FastAPI checks) what `parse_if_match` accepts.
+IF_MATCH_PATTERN = r'^\s*(\*|(W/)?"?[0-9]+"?)\s*$'
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description='`"<version>"` or `*`', pattern=IF_MATCH_PATTERN),
+]
 
 
 def etag(version: int) -> str:

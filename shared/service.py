@@ -14,11 +14,11 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import consistency
+from shared import consistency, logs, openapi
 from shared.consumer import EventConsumer, Handler
 from shared.db import (
     SHARED_MIGRATIONS,
@@ -26,8 +26,9 @@ from shared.db import (
     make_engine,
     make_sessionmaker,
     migrate,
+    unstorable_text,
 )
-from shared.errors import install_problem_handlers, problem
+from shared.errors import FieldError, install_problem_handlers, problem
 from shared.events import ALL_TOPICS, EventData
 from shared.identity import IdentityMiddleware
 from shared.kafka import EventPublisher, broker_reachable, ensure_topics
@@ -44,6 +45,8 @@ HTTP_LATENCY = Histogram(
 )
 
 LifespanHook = Callable[[FastAPI], Awaitable[None]]
+# A handler that serves many paths (the gateway's forwarding) names the one it served here.
+ROUTE_LABEL = "mentorbus.route"
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -83,7 +86,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = scope.get(ROUTE_LABEL) or getattr(scope.get("route"), "path", "unmatched")
             HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
             HTTP_LATENCY.labels(self.service, scope["method"], route).observe(
                 time.perf_counter() - started
@@ -165,10 +168,12 @@ def create_service_app(
     title: str = "",
     own_docs: bool = True,
     edge: bool = False,
+    openapi_extend: Callable[[dict[str, Any]], None] | None = None,
 ) -> FastAPI:
     """Build a service: its own database (created and migrated on start), an outbox relay,
     one consumer group for `handlers`, and the operations endpoints. `own_docs=False`
-    leaves `/openapi.json` and `/docs` to the caller (the gateway serves the whole API's).
+    leaves `/openapi.json` and `/docs` to the caller (the gateway serves the whole API's);
+    `openapi_extend` adds to the schema what FastAPI cannot see (a mounted protocol).
 
     A service (`edge=False`) verifies the gateway's signed identity on every request. The
     gateway (`edge=True`) faces clients: it authenticates them itself, and its `/metrics`
@@ -176,6 +181,7 @@ def create_service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.configure(settings.service_name, settings.log_level)
         consistency.configure(settings.projection_wait_seconds)
         await ensure_database(settings.database_url)
         await migrate(settings.database_url, SHARED_MIGRATIONS, migrations)
@@ -231,6 +237,7 @@ def create_service_app(
         redoc_url=None,
     )
     install_problem_handlers(app)
+    openapi.install(app, openapi_extend)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
@@ -239,7 +246,19 @@ def create_service_app(
 
     if not edge:
         app.add_middleware(IdentityMiddleware, secret=settings.identity_secret)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        if unstorable_text(exc):
+            detail = "text may not contain NUL characters"
+            return problem(
+                422, "Unprocessable content", detail, errors=[FieldError("body", detail)]
+            )
+        log.error("database error", exc_info=exc)
+        return problem(500, "Internal server error", "An unexpected error occurred.")
+
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
+    app.add_middleware(logs.RequestIdMiddleware)  # outermost: every line has the id
     app.include_router(operations_router(metrics=not edge))
     for router in routers:
         app.include_router(router)

@@ -97,6 +97,9 @@ class ServiceSettings(BaseSettings):
                 raise ValueError(f"MENTORBUS_IDENTITY_SECRET is refused in production: {reason}")
         return self
 
+    # Log lines are JSON on stderr (shared/logs.py), from this level up.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     @model_validator(mode="after")
     def _default_database_url(self) -> "ServiceSettings":
         if not self.database_url:

@@ -15,7 +15,7 @@ import pytest
 from devstack.broker import Broker
 from devstack.stack import SERVICES, Stack
 from shared.db import SHARED_MIGRATIONS, asyncpg_dsn, drop_database, ensure_database, migrate
-from tests.helpers import EXTERNAL_BROKER, create_org
+from tests.helpers import EXTERNAL_BROKER, TokenIssuer, create_org
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 RUN_ID = secrets.token_hex(3)
@@ -73,7 +73,15 @@ async def scratch_db() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def stack(broker: Broker | ExternalBroker, log_dir: Path) -> Iterator[Stack]:
+def identity_provider() -> TokenIssuer:
+    """Signs end users' tokens; the session's gateway trusts it."""
+    return TokenIssuer()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    broker: Broker | ExternalBroker, log_dir: Path, identity_provider: TokenIssuer
+) -> Iterator[Stack]:
     """The five services as processes, on free ports, with throwaway databases."""
     s = Stack.on_free_ports(
         bootstrap_servers=broker.bootstrap_servers,
@@ -82,7 +90,7 @@ def stack(broker: Broker | ExternalBroker, log_dir: Path) -> Iterator[Stack]:
         identity_secret=secrets.token_urlsafe(32),
         log_dir=log_dir,
         database_prefix=f"mbtest_{RUN_ID}",
-        extra_env=WEBHOOK_TEST_ENV,
+        extra_env={**WEBHOOK_TEST_ENV, **identity_provider.env()},
     )
     try:
         s.start()

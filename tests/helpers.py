@@ -2,11 +2,15 @@
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from devstack.stack import FAST_GROUP_ENV
 from shared.kafka import make_consumer
@@ -82,3 +86,42 @@ async def read_topic(
     finally:
         await asyncio.to_thread(consumer.close)
     return records
+
+
+class TokenIssuer:
+    """A stand-in for an organization's identity provider: signs end-user JWTs (ES256)
+    that the test stack's gateway accepts (`env()` configures it)."""
+
+    issuer = "https://idp.mentorbus.test"
+    audience = "mentorbus-api"
+
+    def __init__(self) -> None:
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.public_pem = (
+            self.private_key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    def env(self) -> dict[str, str]:
+        """The gateway settings that trust this issuer."""
+        return {
+            "MENTORBUS_JWT_PUBLIC_KEY": self.public_pem,
+            "MENTORBUS_JWT_ISSUER": self.issuer,
+            "MENTORBUS_JWT_AUDIENCE": self.audience,
+        }
+
+    def token(self, org_id: str, subject: str, role: str = "member", **claims: Any) -> str:
+        """A signed token for an employee of an organization (claims override defaults)."""
+        now = int(time.time())
+        payload = {
+            "iss": self.issuer, "aud": self.audience, "sub": subject, "org_id": org_id,
+            "role": role, "iat": now, "exp": now + 600, **claims,
+        }  # fmt: skip
+        return jwt.encode(payload, self.private_key, algorithm="ES256")
+
+    def headers(self, org_id: str, subject: str, role: str = "member") -> dict[str, str]:
+        """Authorization headers of an end user."""
+        return {"Authorization": f"Bearer {self.token(org_id, subject, role)}"}

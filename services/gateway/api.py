@@ -1,6 +1,7 @@
 """Gateway routes: its own (API keys) and the forwarding of everything else."""
 
 import json
+import re
 import uuid
 from typing import Annotated, Any
 
@@ -16,14 +17,26 @@ from services.gateway.openapi import merge_openapi
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
 from services.gateway.settings import GatewaySettings
-from shared.errors import DomainError, Forbidden, NotFound, PayloadTooLarge
+from shared.errors import DomainError, Forbidden, NotFound, PayloadTooLarge, problem
 from shared.identity import Caller, request_target
 from shared.pagination import Cursor, Limit, Page, decode_position, encode_cursor, page_of
-from shared.service import SessionDep
+from shared.service import ROUTE_LABEL, SessionDep
 
 router = APIRouter()
 
-FORWARDED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# Every method is forwarded: the owning service answers a method it does not serve with a
+# 405 that lists in `Allow` the ones it does.
+FORWARDED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE"]
+
+
+def _own_methods(request: Request) -> list[str]:
+    """The methods the gateway's own operations serve at this path (as documented: the
+    forwarding catch-alls are not)."""
+    methods: set[str] = set()
+    for template, item in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), request.url.path):
+            methods |= {m.upper() for m in item}
+    return sorted(methods)
 
 
 def get_forwarder(request: Request) -> Forwarder:
@@ -89,11 +102,15 @@ async def list_api_keys(
 
 
 @router.delete("/v1/api-keys/{key_id}", status_code=204)
-async def revoke_api_key(key_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> Response:
-    """Revoke one of the caller organization's keys; it stops working at once. Needs the
-    `keys` scope, and never revokes a key with wider scopes than the caller's."""
+async def revoke_api_key(
+    key_id: uuid.UUID, caller: CallerDep, session: SessionDep, request: Request
+) -> Response:
+    """Revoke one of the caller organization's keys: it stops working at once through this
+    gateway replica, and through the others within `MENTORBUS_API_KEY_CACHE_SECONDS`. Needs
+    the `keys` scope, and never revokes a key with wider scopes than the caller's."""
     org_id = _key_manager(caller, "DELETE")
     await domain.revoke_api_key(session, org_id, key_id, list(caller.scopes))
+    request.app.state.api_key_cache.forget(key_id)
     return Response(status_code=204)
 
 
@@ -128,17 +145,20 @@ def _response(answer: UpstreamResponse | StoredAnswer, extra: dict[str, str]) ->
     return response
 
 
-async def _forward(request: Request, session: SessionDep, forwarder: Forwarder) -> Response:
+async def _forward(request: Request, forwarder: Forwarder) -> Response:
     path = request.url.path
     route = domain.resolve_route(path)
     if route is None:
+        own = _own_methods(request)
+        if own:
+            return problem(
+                405, "Method not allowed", f"{request.method} is not served at {path}",
+                headers={"Allow": ", ".join(own)},
+            )  # fmt: skip
         raise NotFound(f"no resource at {path}")
+    request.scope[ROUTE_LABEL] = route.pattern  # metrics per public route, not per catch-all
     # A public route (a secret calendar-feed link) carries its own secret in the path.
-    caller = (
-        Caller(org_id=None, is_admin=False)
-        if route.public
-        else await authenticate(request, session)
-    )
+    caller = Caller(org_id=None, is_admin=False) if route.public else await authenticate(request)
     if route.public:
         pass
     elif route.scope == "organizations":
@@ -219,7 +239,9 @@ async def openapi(request: Request, forwarder: ForwarderDep) -> JSONResponse:
             continue  # a service that is down is left out until it is back
         if answer.status == 200:
             specs[service] = json.loads(answer.body)
-    return JSONResponse(merge_openapi(request.app.openapi(), specs))
+    merged = merge_openapi(request.app.openapi(), specs)
+    merged["servers"] = [{"url": str(request.base_url).rstrip("/"), "description": "this gateway"}]
+    return JSONResponse(merged)
 
 
 @router.get("/docs", include_in_schema=False)
@@ -235,12 +257,12 @@ async def docs() -> HTMLResponse:
 
 
 @router.api_route("/v1/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
-async def forward_v1(request: Request, session: SessionDep, forwarder: ForwarderDep) -> Response:
+async def forward_v1(request: Request, forwarder: ForwarderDep) -> Response:
     """Everything under /v1 that the gateway does not answer itself."""
-    return await _forward(request, session, forwarder)
+    return await _forward(request, forwarder)
 
 
 @router.api_route("/scim/v2/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
-async def forward_scim(request: Request, session: SessionDep, forwarder: ForwarderDep) -> Response:
+async def forward_scim(request: Request, forwarder: ForwarderDep) -> Response:
     """SCIM 2.0 provisioning, answered by profiles."""
-    return await _forward(request, session, forwarder)
+    return await _forward(request, forwarder)

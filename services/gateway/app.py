@@ -8,10 +8,11 @@ from pathlib import Path
 import asyncpg
 import fastapi_offline
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import start_http_server
 
-from services.gateway import scim_errors, webhooks
+from services.gateway import auth, scim_errors, webhooks
 from services.gateway.api import DOCS_ASSETS_URL, router
 from services.gateway.asyncapi import router as asyncapi_router
 from services.gateway.events import HANDLERS
@@ -24,6 +25,13 @@ from shared.db import asyncpg_dsn
 from shared.service import create_service_app
 
 log = logging.getLogger(__name__)
+CORS_REQUEST_HEADERS = [
+    "Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Request-Id",
+]  # fmt: skip
+CORS_RESPONSE_HEADERS = [
+    "ETag", "Location", "X-Request-Id", "Idempotent-Replayed", "RateLimit", "RateLimit-Policy",
+    "Retry-After",
+]  # fmt: skip
 
 # Swagger UI's files, as the fastapi-offline package ships them.
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
@@ -93,6 +101,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         edge=True,
     )
     scim_errors.install(app)
+    auth.install(app.state, settings)
+    if settings.cors_origin_list:
+        # Outermost, so a preflight is answered before authentication.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+            max_age=600,
+        )
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
     # Outermost: an unsafe path is refused before anything routes it.
     app.add_middleware(PathSafetyMiddleware)

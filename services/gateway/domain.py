@@ -28,6 +28,8 @@ class Route:
     service: str
     scope: str
     public: bool = False
+    # The table's pattern: the route label of the gateway's metrics.
+    pattern: str = ""
 
 
 _ID = r"[^/]+"  # one path segment: never a slash
@@ -89,7 +91,7 @@ _TABLE: list[tuple[str, str, str, bool]] = [
     (r"^/v1/tracks/{id}/copy$", "feedback", "feedback", False),
 ]
 _ROUTES = [
-    (re.compile(pattern.replace("{id}", _ID)), Route(service, scope, public))
+    (re.compile(pattern.replace("{id}", _ID)), Route(service, scope, public, pattern))
     for pattern, service, scope, public in _TABLE
 ]
 

@@ -11,6 +11,7 @@ from yarl import URL
 from services.gateway.settings import GatewaySettings
 from shared.errors import DomainError
 from shared.identity import IDENTITY_HEADERS, sign_identity
+from shared.logs import REQUEST_ID_HEADER, request_id
 
 # RFC 9110 hop-by-hop headers, plus those the client library sets itself.
 _NOT_FORWARDED = frozenset(
@@ -103,6 +104,10 @@ class Forwarder:
                     ttl_seconds=self._settings.identity_ttl_seconds,
                 )
             )
+        # The services log under the same id (the client's, or the one the gateway made).
+        rid = request_id.get()
+        if rid is not None:
+            outgoing[REQUEST_ID_HEADER] = rid
         url = URL(self._settings.upstream_url(service) + path_and_query, encoded=True)
         try:
             async with self._session.request(

@@ -1,6 +1,6 @@
 """Gateway settings (env prefix `MENTORBUS_`)."""
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from shared.settings import ServiceSettings, weak_secret_reason
 
@@ -38,6 +38,21 @@ class GatewaySettings(ServiceSettings):
     # The gateway's /metrics is served on this operator port only, never on the public one
     # (0: not served; deploy/ and docker-compose.yml use 9100).
     metrics_port: int = 0
+    # A verified API key is trusted for this long without asking the database again: a key
+    # revoked through another gateway replica stops working here within this time (through
+    # this replica, at once). 0 checks the database on every request.
+    api_key_cache_seconds: float = 5.0
+    api_key_cache_size: int = 10_000
+    # End-user tokens (JWT) from the organizations' identity provider: a PEM public key or
+    # a JWKS URL (either enables them), with the issuer and audience every token must name.
+    jwt_public_key: str = ""
+    jwt_jwks_url: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    jwt_leeway_seconds: float = 30.0
+    # Browser origins allowed to call the API (comma-separated; empty: none).
+    cors_origins: str = ""
 
     @model_validator(mode="after")
     def _strong_admin_token(self) -> "GatewaySettings":
@@ -46,6 +61,25 @@ class GatewaySettings(ServiceSettings):
             if reason:
                 raise ValueError(f"MENTORBUS_ADMIN_TOKEN is refused in production: {reason}")
         return self
+
+    @model_validator(mode="after")
+    def _jwt_complete(self) -> "GatewaySettings":
+        if self.jwt_enabled and not (self.jwt_issuer and self.jwt_audience):
+            raise ValueError(
+                "MENTORBUS_JWT_ISSUER and MENTORBUS_JWT_AUDIENCE are required with "
+                "MENTORBUS_JWT_PUBLIC_KEY or MENTORBUS_JWT_JWKS_URL"
+            )
+        return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """`cors_origins` as a list."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def jwt_enabled(self) -> bool:
+        """Whether end-user tokens are accepted."""
+        return bool(self.jwt_public_key or self.jwt_jwks_url)
 
     def upstream_url(self, service: str) -> str:
         """Base URL of a service by name."""

@@ -28,7 +28,8 @@ from services.matching.schemas import (
     SuggestionOut,
     SuggestionsOut,
 )
-from shared.identity import OrgId, require_scope
+from shared.errors import Forbidden, NotFound
+from shared.identity import Caller, OrgAdminId, OrgCaller, OrgId, require_scope
 from shared.pagination import (
     Cursor,
     Limit,
@@ -41,6 +42,29 @@ from shared.preconditions import etag
 from shared.service import SessionDep
 
 router = APIRouter(tags=["matching"], dependencies=[require_scope("matching")])
+
+
+def _org(caller: Caller) -> uuid.UUID:
+    assert caller.org_id is not None  # OrgCaller guarantees it
+    return caller.org_id
+
+
+async def _visible_match(session: SessionDep, caller: Caller, match_id: uuid.UUID) -> Match:
+    """A match the caller may see: a member only one they are in (else a 404)."""
+    match = await lifecycle.get_match(session, _org(caller), match_id)
+    if caller.is_member and caller.subject not in (
+        match.mentee_external_id,
+        match.mentor_external_id,
+    ):
+        raise NotFound(f"match {match_id} not found")
+    return match
+
+
+async def _as_mentor(session: SessionDep, caller: Caller, match_id: uuid.UUID) -> None:
+    """Only the mentor answers a proposal: a member who is the mentee gets a 403."""
+    match = await _visible_match(session, caller, match_id)
+    if caller.is_member and caller.subject != match.mentor_external_id:
+        raise Forbidden("only the mentor accepts or declines a proposed match")
 
 
 def _match_out(match: Match, response: Response | None = None) -> MatchOut:
@@ -56,7 +80,7 @@ def _match_out(match: Match, response: Response | None = None) -> MatchOut:
 async def get_suggestions(
     program_id: uuid.UUID,
     enrollment_id: uuid.UUID,
-    org_id: OrgId,
+    caller: OrgCaller,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> SuggestionsOut:
@@ -64,6 +88,11 @@ async def get_suggestions(
     criterion and reasons in plain words: mentors for a mentee, mentees (`mentee_*` fields)
     for a mentor enrollment, partners for a peer (scored both ways). Pairs the hard rules
     exclude, and pairs that declined or ended before in the program, never appear."""
+    org_id = _org(caller)
+    if caller.is_member:
+        mine = await domain.get_enrollment(session, org_id, program_id, enrollment_id)
+        if mine.employee_external_id != caller.subject:
+            raise NotFound(f"enrollment {enrollment_id} not found in program {program_id}")
     found = await domain.suggestions(session, org_id, program_id, enrollment_id, limit)
     if any(s.side == "mentee" for s in found):
         return SuggestionsOut(
@@ -156,10 +185,18 @@ async def get_group(group_id: uuid.UUID, org_id: OrgId, session: SessionDep) -> 
 
 @router.post("/v1/matches", status_code=201, response_model=MatchOut)
 async def create_match(
-    body: MatchIn, org_id: OrgId, session: SessionDep, response: Response
+    body: MatchIn, caller: OrgCaller, session: SessionDep, response: Response
 ) -> MatchOut:
     """A mentee asks a mentor: the match is `proposed` until the mentor accepts or declines.
-    409 if a hard rule forbids the pair, the mentor is full, or the mentee has an open match."""
+    409 if a hard rule forbids the pair, the mentor is full, or the mentee has an open match.
+    A member asks only as the mentee (their own enrollment)."""
+    org_id = _org(caller)
+    if caller.is_member:
+        mentee = await domain.get_enrollment(
+            session, org_id, body.program_id, body.mentee_enrollment_id
+        )
+        if mentee.employee_external_id != caller.subject:
+            raise Forbidden("a member proposes matches only for their own enrollment")
     match = await lifecycle.create_match(
         session, org_id, body.program_id, body.mentee_enrollment_id, body.mentor_enrollment_id
     )
@@ -168,7 +205,7 @@ async def create_match(
 
 @router.get("/v1/matches", response_model=Page[MatchOut])
 async def list_matches(
-    org_id: OrgId,
+    caller: OrgCaller,
     session: SessionDep,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -179,55 +216,65 @@ async def list_matches(
     run_id: uuid.UUID | None = None,
 ) -> Page[MatchOut]:
     """Matches of the organization, oldest first, optionally narrowed by program, status,
-    mentee, mentor or the run that proposed them."""
+    mentee, mentor or the run that proposed them (a member's: only those they are in)."""
     where = lifecycle.MatchFilter(
-        program_id, status, mentee_enrollment_id, mentor_enrollment_id, run_id
+        program_id,
+        status,
+        mentee_enrollment_id,
+        mentor_enrollment_id,
+        run_id,
+        participant=caller.subject if caller.is_member else None,
     )
     matches = await lifecycle.list_matches(
-        session, org_id, where, decode_created_after(cursor), limit + 1
+        session, _org(caller), where, decode_created_after(cursor), limit + 1
     )
     return page_of(matches, limit, MatchOut.model_validate, encode_created_after)
 
 
 @router.get("/v1/matches/{match_id}", response_model=MatchOut)
 async def get_match(
-    match_id: uuid.UUID, org_id: OrgId, session: SessionDep, response: Response
+    match_id: uuid.UUID, caller: OrgCaller, session: SessionDep, response: Response
 ) -> MatchOut:
-    """One match."""
-    return _match_out(await lifecycle.get_match(session, org_id, match_id), response)
+    """One match (a member: only one they are in)."""
+    return _match_out(await _visible_match(session, caller, match_id), response)
 
 
 @router.post("/v1/matches/{match_id}/accept", response_model=MatchOut)
 async def accept_match(
-    match_id: uuid.UUID, org_id: OrgId, session: SessionDep, response: Response
+    match_id: uuid.UUID, caller: OrgCaller, session: SessionDep, response: Response
 ) -> MatchOut:
     """The mentor accepts: the match becomes `active` and takes one of their places
     (409 if they have none left)."""
-    return _match_out(await lifecycle.accept_match(session, org_id, match_id), response)
+    await _as_mentor(session, caller, match_id)
+    return _match_out(await lifecycle.accept_match(session, _org(caller), match_id), response)
 
 
 @router.post("/v1/matches/{match_id}/decline", response_model=MatchOut)
 async def decline_match(
-    match_id: uuid.UUID, org_id: OrgId, session: SessionDep, response: Response
+    match_id: uuid.UUID, caller: OrgCaller, session: SessionDep, response: Response
 ) -> MatchOut:
     """The mentor declines a proposed match."""
-    return _match_out(await lifecycle.decline_match(session, org_id, match_id), response)
+    await _as_mentor(session, caller, match_id)
+    return _match_out(await lifecycle.decline_match(session, _org(caller), match_id), response)
 
 
 @router.post("/v1/matches/{match_id}/end", response_model=MatchOut)
 async def end_match(
-    match_id: uuid.UUID, body: EndIn, org_id: OrgId, session: SessionDep, response: Response
+    match_id: uuid.UUID, body: EndIn, caller: OrgCaller, session: SessionDep, response: Response
 ) -> MatchOut:
-    """End a proposed or active match early, saying why."""
-    return _match_out(await lifecycle.end_match(session, org_id, match_id, body.reason), response)
+    """End a proposed or active match early, saying why (a member: one they are in)."""
+    await _visible_match(session, caller, match_id)
+    ended = await lifecycle.end_match(session, _org(caller), match_id, body.reason)
+    return _match_out(ended, response)
 
 
 @router.post("/v1/matches/{match_id}/complete", response_model=MatchOut)
 async def complete_match(
-    match_id: uuid.UUID, org_id: OrgId, session: SessionDep, response: Response
+    match_id: uuid.UUID, caller: OrgCaller, session: SessionDep, response: Response
 ) -> MatchOut:
-    """An active match ran its course."""
-    return _match_out(await lifecycle.complete_match(session, org_id, match_id), response)
+    """An active match ran its course (a member: one they are in)."""
+    await _visible_match(session, caller, match_id)
+    return _match_out(await lifecycle.complete_match(session, _org(caller), match_id), response)
 
 
 @router.post(
@@ -236,7 +283,7 @@ async def complete_match(
 async def create_run(
     program_id: uuid.UUID,
     body: RunIn,
-    org_id: OrgId,
+    org_id: OrgAdminId,
     session: SessionDep,
     request: Request,
     background: BackgroundTasks,
@@ -257,7 +304,7 @@ async def create_run(
 @router.get("/v1/programs/{program_id}/matching-runs", response_model=Page[RunSummaryOut])
 async def list_runs(
     program_id: uuid.UUID,
-    org_id: OrgId,
+    org_id: OrgAdminId,
     session: SessionDep,
     limit: Limit = 20,
     cursor: Cursor = None,
@@ -270,14 +317,14 @@ async def list_runs(
 
 
 @router.get("/v1/matching-runs/{run_id}", response_model=RunOut)
-async def get_run(run_id: uuid.UUID, org_id: OrgId, session: SessionDep) -> RunOut:
+async def get_run(run_id: uuid.UUID, org_id: OrgAdminId, session: SessionDep) -> RunOut:
     """A run: status and progress; once succeeded, its total score, proposals (with
     explanations) and unmatched mentees with the reason for each."""
     return RunOut.model_validate(await run_domain.get_run(session, org_id, run_id))
 
 
 @router.post("/v1/matching-runs/{run_id}/apply", response_model=ApplyOut)
-async def apply_run(run_id: uuid.UUID, org_id: OrgId, session: SessionDep) -> ApplyOut:
+async def apply_run(run_id: uuid.UUID, org_id: OrgAdminId, session: SessionDep) -> ApplyOut:
     """Turn a succeeded run's proposals into proposed matches, re-checking places and
     rules as they are now; what no longer fits is reported as skipped."""
     applied = await run_domain.apply_run(session, org_id, run_id)

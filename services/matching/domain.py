@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.matching.criteria import Participant
 from services.matching.explain import Explanation, explain, explain_peers
-from services.matching.models import EnrollmentProjection, ProgramProjection
+from services.matching.models import EnrollmentProjection, PersonProjection, ProgramProjection
 from services.matching.pool import MENTEE_ROLES, MENTOR_ROLES, POOLS, Pool
 from services.matching.scoring import MentorIndex, ScoringModel
+from shared.consistency import await_projected
 from shared.errors import Conflict, NotFound
 
 # --- programs and pools -----------------------------------------------------------------
@@ -22,7 +23,8 @@ async def get_program(
     session: AsyncSession, org_id: uuid.UUID, program_id: uuid.UUID
 ) -> ProgramProjection:
     """A program of the organization, as projected."""
-    program = await session.get(ProgramProjection, program_id)
+    # Read-your-writes: a program profiles just created may not be projected here yet.
+    program = await await_projected(lambda: session.get(ProgramProjection, program_id))
     if program is None or program.org_id != org_id:
         raise NotFound(f"program {program_id} not found")
     return program
@@ -32,9 +34,22 @@ async def get_enrollment(
     session: AsyncSession, org_id: uuid.UUID, program_id: uuid.UUID, enrollment_id: uuid.UUID
 ) -> EnrollmentProjection:
     """An enrollment of the organization's program, as projected."""
-    enrollment = await session.get(EnrollmentProjection, enrollment_id)
+    # Read-your-writes: an enrollment profiles just created may not be projected here yet.
+    enrollment = await await_projected(lambda: session.get(EnrollmentProjection, enrollment_id))
     if enrollment is None or enrollment.org_id != org_id or enrollment.program_id != program_id:
         raise NotFound(f"enrollment {enrollment_id} not found in program {program_id}")
+    return enrollment
+
+
+async def await_participant(
+    session: AsyncSession, org_id: uuid.UUID, program_id: uuid.UUID, enrollment_id: uuid.UUID
+) -> EnrollmentProjection:
+    """An enrollment and its person, once both are projected here (read-your-writes: a
+    client may name an enrollment the moment profiles answered 201). One query each when
+    they are there already; a 404 after the bounded wait when the enrollment never existed."""
+    enrollment = await get_enrollment(session, org_id, program_id, enrollment_id)
+    # The person's events travel on another topic: they may land after the enrollment's.
+    await await_projected(lambda: session.get(PersonProjection, enrollment.person_id))
     return enrollment
 
 
@@ -96,6 +111,7 @@ async def suggestions(
 ) -> list[Suggestion]:
     """The best allowed matches for an enrollment, best first, each explained: mentors for
     a mentee, mentees for a mentor, peers for a peer (scored both ways)."""
+    await await_participant(session, org_id, program_id, enrollment_id)
     pool = await current_pool(session, org_id, program_id)
     mentee = pool.mentee(enrollment_id)
     if mentee is None:

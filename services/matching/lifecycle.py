@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.matching.criteria import Participant
 from services.matching.domain import (
+    await_participant,
     current_pool,
     explain_absent_mentee,
     explain_absent_mentor,
@@ -62,6 +63,8 @@ async def create_match(
     mentor_enrollment_id: uuid.UUID,
 ) -> Match:
     """A mentee asks a mentor: a `proposed` match, if every hard rule allows it."""
+    for enrollment_id in (mentee_enrollment_id, mentor_enrollment_id):
+        await await_participant(session, org_id, program_id, enrollment_id)
     pool = await current_pool(session, org_id, program_id)
     if pool.program_status == "closed":
         raise Conflict(f"program {program_id} is closed")
@@ -220,6 +223,8 @@ class MatchFilter:
     mentee_enrollment_id: uuid.UUID | None = None
     mentor_enrollment_id: uuid.UUID | None = None
     run_id: uuid.UUID | None = None
+    # An employee's external id: only matches they are in (mentee or mentor).
+    participant: str | None = None
 
 
 async def list_matches(
@@ -240,6 +245,13 @@ async def list_matches(
     ):
         if value is not None:
             query = query.where(column == value)
+    if where.participant is not None:
+        query = query.where(
+            or_(
+                Match.mentee_external_id == where.participant,
+                Match.mentor_external_id == where.participant,
+            )
+        )
     if after is not None:
         query = query.where(tuple_(Match.created_at, Match.id) > after)
     query = query.order_by(Match.created_at, Match.id).limit(limit)

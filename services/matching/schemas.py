@@ -43,9 +43,12 @@ class MenteeSuggestionOut(BaseModel):
 
 class SuggestionsOut(BaseModel):
     """Suggestions, best first: mentors for a mentee (peers for a peer, scored both ways),
-    mentees for a mentor."""
+    mentees for a mentor. The list shape of every list, though never paged."""
 
     items: list[SuggestionOut] | list[MenteeSuggestionOut]
+    next_cursor: None = Field(
+        default=None, description="Always null: `limit` picks how many of the best there are"
+    )
 
 
 class GroupMemberOut(BaseModel):

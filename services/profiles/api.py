@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.profiles import bulk, domain
 from services.profiles.schemas import (
@@ -20,14 +21,27 @@ from services.profiles.schemas import (
     ValidBulkIn,
 )
 from shared.errors import FieldError, InvalidInput, NotFound
-from shared.identity import AdminCaller, OrgId, caller_from_request, require_scope
+from shared.identity import AdminCaller, OrgAdminId, OrgCaller, caller_from_request, require_scope
 from shared.pagination import Cursor, Limit, Page, decode_position, encode_cursor, page_of
 from shared.preconditions import IfMatch, etag, parse_if_match
 from shared.service import SessionDep
 
 router = APIRouter(dependencies=[require_scope("employees")])
 
-ExternalIdPath = Annotated[str, Path(min_length=1, max_length=255)]
+
+def _external_id(
+    external_id: Annotated[
+        str, Path(min_length=1, max_length=255, description="HRIS id; `bulk` is reserved")
+    ],
+) -> str:
+    # `/v1/employees/bulk` is the bulk operation (OpenAPI: a concrete path beats a template),
+    # so it is never an employee's path: other methods there are a 405, not an employee.
+    if external_id == "bulk":
+        raise StarletteHTTPException(405)
+    return external_id
+
+
+ExternalIdPath = Annotated[str, Depends(_external_id)]
 
 
 @router.post("/v1/organizations", status_code=201, response_model=OrganizationOut)
@@ -50,16 +64,20 @@ async def get_organization(
     return OrganizationOut.model_validate(await domain.get_organization(session, org_id))
 
 
-@router.put("/v1/employees/{external_id}", response_model=EmployeeOut)
+@router.put(
+    "/v1/employees/{external_id}",
+    response_model=EmployeeOut,
+    responses={201: {"model": EmployeeOut, "description": "Created (200: replaced)"}},
+)
 async def put_employee(
     external_id: ExternalIdPath,
     body: EmployeeIn,
-    org_id: OrgId,
+    org_id: OrgAdminId,
     session: SessionDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> EmployeeOut:
-    """Create or replace an employee by HRIS id (idempotent)."""
+    """Create or replace an employee by HRIS id (idempotent; organization-wide access)."""
     if body.external_id is not None and body.external_id != external_id:
         raise InvalidInput([FieldError("external_id", "does not match the path")])
     record = body.model_dump(exclude={"external_id"})
@@ -73,10 +91,13 @@ async def put_employee(
 
 @router.get("/v1/employees/{external_id}", response_model=EmployeeOut)
 async def get_employee(
-    external_id: ExternalIdPath, org_id: OrgId, session: SessionDep, response: Response
+    external_id: ExternalIdPath, caller: OrgCaller, session: SessionDep, response: Response
 ) -> EmployeeOut:
-    """One employee of the caller's organization."""
-    person = await domain.get_employee(session, org_id, external_id)
+    """One employee of the caller's organization (a member: only their own record)."""
+    if caller.is_member and caller.subject != external_id:
+        raise NotFound(f"employee {external_id} not found")
+    assert caller.org_id is not None
+    person = await domain.get_employee(session, caller.org_id, external_id)
     response.headers["ETag"] = etag(person.version)
     return EmployeeOut.model_validate(person)
 
@@ -84,7 +105,7 @@ async def get_employee(
 @router.delete("/v1/employees/{external_id}", response_model=EmployeeOut)
 async def offboard_employee(
     external_id: ExternalIdPath,
-    org_id: OrgId,
+    org_id: OrgAdminId,
     session: SessionDep,
     response: Response,
     if_match: IfMatch = None,
@@ -123,7 +144,7 @@ async def bulk_body(request: Request) -> BulkIn:
     },
 )
 async def bulk_sync(
-    body: Annotated[BulkIn, Depends(bulk_body)], org_id: OrgId, session: SessionDep
+    body: Annotated[BulkIn, Depends(bulk_body)], org_id: OrgAdminId, session: SessionDep
 ) -> JSONResponse:
     """Upsert up to 1,000 employees; each record gets its own result (created, updated,
     unchanged, or error with the reasons), so one bad record never sinks the batch."""
@@ -134,13 +155,13 @@ async def bulk_sync(
 
 @router.get("/v1/employees", response_model=Page[EmployeeOut])
 async def list_employees(
-    org_id: OrgId,
+    org_id: OrgAdminId,
     session: SessionDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     employment_status: EmploymentStatus | None = None,
 ) -> Page[EmployeeOut]:
-    """Employees of the caller's organization, by external id."""
+    """Employees of the caller's organization, by external id (organization-wide access)."""
     position = decode_position(cursor, external_id=str)
     after = position["external_id"] if position else None
     people = await domain.list_employees(

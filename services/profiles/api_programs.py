@@ -5,6 +5,7 @@ import uuid
 from fastapi import APIRouter, Response
 
 from services.profiles import programs
+from services.profiles.models import Enrollment
 from services.profiles.schemas import (
     EnrollmentIn,
     EnrollmentOut,
@@ -16,8 +17,8 @@ from services.profiles.schemas import (
     ProgramPatch,
     ProgramStatus,
 )
-from shared.errors import FieldError, InvalidInput
-from shared.identity import OrgId, require_scope
+from shared.errors import FieldError, Forbidden, InvalidInput, NotFound
+from shared.identity import Caller, OrgAdminId, OrgCaller, OrgId, require_scope
 from shared.pagination import (
     Cursor,
     Limit,
@@ -32,9 +33,21 @@ from shared.service import SessionDep
 router = APIRouter(dependencies=[require_scope("programs")])
 
 
+async def _own_enrollment(
+    session: SessionDep, caller: Caller, program_id: uuid.UUID, enrollment_id: uuid.UUID
+) -> Enrollment:
+    """The enrollment, if the caller may see it: a member sees only their own (another
+    person's is a 404, as if it did not exist)."""
+    assert caller.org_id is not None
+    enrollment = await programs.get_enrollment(session, caller.org_id, program_id, enrollment_id)
+    if caller.is_member and enrollment.employee_external_id != caller.subject:
+        raise NotFound(f"enrollment {enrollment_id} not found")
+    return enrollment
+
+
 @router.post("/v1/programs", status_code=201, response_model=ProgramOut)
 async def create_program(
-    body: ProgramIn, org_id: OrgId, session: SessionDep, response: Response
+    body: ProgramIn, org_id: OrgAdminId, session: SessionDep, response: Response
 ) -> ProgramOut:
     """Set up a mentoring program."""
     program = await programs.create_program(session, org_id, body.model_dump())
@@ -71,7 +84,7 @@ async def get_program(
 async def update_program(
     program_id: uuid.UUID,
     body: ProgramPatch,
-    org_id: OrgId,
+    org_id: OrgAdminId,
     session: SessionDep,
     response: Response,
     if_match: IfMatch = None,
@@ -92,12 +105,16 @@ async def update_program(
 async def enroll(
     program_id: uuid.UUID,
     body: EnrollmentIn,
-    org_id: OrgId,
+    caller: OrgCaller,
     session: SessionDep,
     response: Response,
 ) -> EnrollmentOut:
-    """Enroll an active employee as mentor, mentee, or both (peer programs)."""
-    enrollment = await programs.enroll(session, org_id, program_id, body.model_dump())
+    """Enroll an active employee as mentor, mentee, or both (peer programs); a member
+    enrolls only themselves."""
+    if caller.is_member and body.employee_external_id != caller.subject:
+        raise Forbidden("a member may enroll only themselves")
+    assert caller.org_id is not None
+    enrollment = await programs.enroll(session, caller.org_id, program_id, body.model_dump())
     response.headers["ETag"] = etag(enrollment.version)
     return EnrollmentOut.model_validate(enrollment)
 
@@ -105,22 +122,24 @@ async def enroll(
 @router.get("/v1/programs/{program_id}/enrollments", response_model=Page[EnrollmentOut])
 async def list_enrollments(
     program_id: uuid.UUID,
-    org_id: OrgId,
+    caller: OrgCaller,
     session: SessionDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     status: EnrollmentStatus | None = None,
     role: EnrollmentRole | None = None,
 ) -> Page[EnrollmentOut]:
-    """A program's enrollments, oldest first."""
+    """A program's enrollments, oldest first (a member's: only their own)."""
+    assert caller.org_id is not None
     found = await programs.list_enrollments(
         session,
-        org_id,
+        caller.org_id,
         program_id,
         after=decode_created_after(cursor),
         limit=limit + 1,
         status=status,
         role=role,
+        employee_external_id=caller.subject if caller.is_member else None,
     )
     return page_of(found, limit, EnrollmentOut.model_validate, encode_created_after)
 
@@ -129,12 +148,12 @@ async def list_enrollments(
 async def get_enrollment(
     program_id: uuid.UUID,
     enrollment_id: uuid.UUID,
-    org_id: OrgId,
+    caller: OrgCaller,
     session: SessionDep,
     response: Response,
 ) -> EnrollmentOut:
-    """One enrollment."""
-    enrollment = await programs.get_enrollment(session, org_id, program_id, enrollment_id)
+    """One enrollment (a member: only their own)."""
+    enrollment = await _own_enrollment(session, caller, program_id, enrollment_id)
     response.headers["ETag"] = etag(enrollment.version)
     return EnrollmentOut.model_validate(enrollment)
 
@@ -144,12 +163,14 @@ async def update_enrollment(
     program_id: uuid.UUID,
     enrollment_id: uuid.UUID,
     body: EnrollmentPatch,
-    org_id: OrgId,
+    caller: OrgCaller,
     session: SessionDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> EnrollmentOut:
-    """Change an enrollment (only the fields sent); `If-Match` guards against lost updates."""
+    """Change an enrollment (only the fields sent; a member: only their own); `If-Match`
+    guards against lost updates."""
+    org_id = (await _own_enrollment(session, caller, program_id, enrollment_id)).org_id
     changes = body.model_dump(exclude_unset=True)
     for required in ("role", "skills", "goals", "languages", "preferences", "status"):
         if required in changes and changes[required] is None:
@@ -167,12 +188,14 @@ async def update_enrollment(
 async def withdraw_enrollment(
     program_id: uuid.UUID,
     enrollment_id: uuid.UUID,
-    org_id: OrgId,
+    caller: OrgCaller,
     session: SessionDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> EnrollmentOut:
-    """Withdraw an enrollment (it stays, as history, with status `withdrawn`)."""
+    """Withdraw an enrollment (it stays, as history, with status `withdrawn`; a member:
+    only their own)."""
+    org_id = (await _own_enrollment(session, caller, program_id, enrollment_id)).org_id
     enrollment = await programs.withdraw_enrollment(
         session, org_id, program_id, enrollment_id, parse_if_match(if_match)
     )

@@ -177,8 +177,10 @@ async def list_enrollments(
     limit: int,
     status: str | None = None,
     role: str | None = None,
+    employee_external_id: str | None = None,
 ) -> list[Enrollment]:
-    """A program's enrollments, oldest first, starting after `after`."""
+    """A program's enrollments, oldest first, starting after `after` (only one
+    employee's, if named)."""
     await get_program(session, org_id, program_id)
     query = select(Enrollment).where(
         Enrollment.program_id == program_id, Enrollment.org_id == org_id
@@ -187,6 +189,8 @@ async def list_enrollments(
         query = query.where(Enrollment.status == status)
     if role is not None:
         query = query.where(Enrollment.role == role)
+    if employee_external_id is not None:
+        query = query.where(Enrollment.employee_external_id == employee_external_id)
     if after is not None:
         query = query.where(
             tuple_(Enrollment.created_at, Enrollment.id) > (after.created_at, after.id)

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -19,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import to_json
 
 EmploymentStatus = Literal["active", "inactive", "leave"]
@@ -76,6 +78,16 @@ LanguageTag = Annotated[str, AfterValidator(_check_language)]
 ExternalId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/\s][^/]*$")]
 
 
+def _iso_date_only(value: Any) -> Any:
+    # pydantic would read a number as a Unix timestamp; the API's dates are ISO 8601 text.
+    if isinstance(value, int | float):
+        raise ValueError("expected an ISO 8601 date such as 2026-01-31")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+
+
 class OrganizationIn(BaseModel):
     """`POST /v1/organizations` body."""
 
@@ -110,7 +122,7 @@ class EmployeeIn(BaseModel):
     time_zone: TimeZone | None = None
     languages: list[LanguageTag] = Field(default_factory=list, max_length=20)
     manager_external_id: ExternalId | None = None
-    hire_date: date | None = None
+    hire_date: IsoDate | None = None
     employment_status: EmploymentStatus = "active"
     attributes: dict[str, Any] = Field(default_factory=dict)
     job_level: int | None = Field(default=None, ge=0, le=1000)
@@ -280,8 +292,8 @@ class ProgramIn(BaseModel):
     description: str | None = Field(default=None, max_length=5000)
     format: ProgramFormat = "one_to_one"
     status: ProgramStatus = "draft"
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: IsoDate | None = None
+    ends_on: IsoDate | None = None
     max_mentees_per_mentor: int = Field(default=1, ge=1, le=100)
     criteria: Criteria = Field(default_factory=Criteria)
 
@@ -297,14 +309,14 @@ class ProgramPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     description: str | None = Field(default=None, max_length=5000)
-    format: ProgramFormat | None = None
-    status: ProgramStatus | None = None
-    starts_on: date | None = None
-    ends_on: date | None = None
-    max_mentees_per_mentor: int | None = Field(default=None, ge=1, le=100)
-    criteria: Criteria | None = None
+    format: ProgramFormat | SkipJsonSchema[None] = None
+    status: ProgramStatus | SkipJsonSchema[None] = None
+    starts_on: IsoDate | None = None
+    ends_on: IsoDate | None = None
+    max_mentees_per_mentor: Annotated[int, Field(ge=1, le=100)] | SkipJsonSchema[None] = None
+    criteria: Criteria | SkipJsonSchema[None] = None
 
 
 class ProgramOut(BaseModel):
@@ -380,14 +392,14 @@ class EnrollmentPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    role: EnrollmentRole | None = None
-    skills: Skills | None = None
-    goals: Goals | None = None
-    languages: list[LanguageTag] | None = Field(default=None, max_length=20)
+    role: EnrollmentRole | SkipJsonSchema[None] = None
+    skills: Skills | SkipJsonSchema[None] = None
+    goals: Goals | SkipJsonSchema[None] = None
+    languages: Annotated[list[LanguageTag], Field(max_length=20)] | SkipJsonSchema[None] = None
     capacity: int | None = Field(default=None, ge=0, le=100)
-    preferences: Preferences | None = None
+    preferences: Preferences | SkipJsonSchema[None] = None
     bio: str | None = Field(default=None, max_length=5000)
-    status: EnrollmentStatus | None = None
+    status: EnrollmentStatus | SkipJsonSchema[None] = None
 
 
 class EnrollmentOut(BaseModel):

@@ -3,10 +3,12 @@
 import asyncio
 import uuid
 from typing import Any, cast
+from urllib.parse import quote
 
 from pydantic_core import from_json, to_json
 from scim2_models import (
     Context,
+    ForbiddenException,
     PayloadTooLargeException,
     Resource,
     ResponseParameters,
@@ -17,7 +19,7 @@ from scim2_server.applications.asgi import ASGIApplication, Receive, Scope, Send
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
 from scim2_server.service import ScimService
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.profiles.scim.core import (
@@ -25,11 +27,13 @@ from services.profiles.scim.core import (
     MAX_PAYLOAD,
     RequestContext,
     as_uuid,
+    invalid,
 )
 from services.profiles.scim.patch import normalize_patch, normalize_resource
 from services.profiles.scim.provider import build_provider
 from services.profiles.scim.storage import PeopleStorage
-from shared.identity import ORG_HEADER
+from shared.db import unstorable_text
+from shared.identity import ORG_HEADER, ROLE_HEADER
 
 
 class ProfilesScimService(ScimService):
@@ -72,6 +76,8 @@ class ScimApplication(ASGIApplication):
         """The gateway authenticated the caller and named their organization."""
         if as_uuid(request.header(ORG_HEADER)) is None:
             raise UnauthorizedException(detail="an organization API key is required")
+        if request.header(ROLE_HEADER) == "member":
+            raise ForbiddenException(detail="provisioning needs organization-wide access")
 
     def needs_auth(self, request: ScimRequest) -> bool:
         """Every SCIM request is an organization's, discovery included."""
@@ -100,8 +106,22 @@ class ScimApplication(ASGIApplication):
             except IntegrityError:
                 # A concurrent request took a unique value first (e.g. the userName).
                 raise UniquenessException(detail="a concurrent change conflicts") from None
+            except DBAPIError as exc:
+                if unstorable_text(exc):
+                    raise invalid("text may not contain NUL characters") from None
+                raise
             finally:
                 CONTEXT.reset(token)
+
+    @staticmethod
+    async def send_response(response: ScimResponse, send: Send) -> None:
+        """Send the response with header values that HTTP allows: a Location naming an id
+        with non-ASCII or control characters is percent-encoded (scim2-server sends it
+        raw, which the HTTP server refuses)."""
+        for name, value in list(response.headers.items()):
+            if not (value.isascii() and value.isprintable()):
+                response.headers[name] = quote(value, safe="!#$&'()*+,/:;=?@[]~%")
+        await ASGIApplication.send_response(response, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve an ASGI request, with the database of the app this one is mounted in."""

@@ -1,0 +1,215 @@
+"""Benchmark of a plain read, `GET /v1/employees/{id}`, three ways in one run:
+
+1. baseline: a bare FastAPI + asyncpg app reading the same kind of row (no ORM, no
+   middleware), served by uvicorn with the same flags as the services;
+2. direct: straight to the profiles service (the whole system running);
+3. gateway: through the gateway (API key check, routing, forwarding).
+
+One load generator (aiohttp, its own process, 64 connections) measures all three.
+Prints req/s, p50 and p99 for each, and the ratios the aims name: direct >= 0.5x bare,
+gateway >= 0.8x direct, gateway p99 - direct p99 < 3 ms.
+
+    .venv/bin/python bench/gateway.py [--seconds 8] [--connections 64]
+"""
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from devstack.broker import Broker
+from devstack.processes import ChildProcess, free_port, python_command, wait_for_http
+from devstack.stack import SERVICES, Stack
+from shared.db import asyncpg_dsn, drop_database, ensure_database
+
+POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+
+BARE_APP = """
+import os, asyncpg
+from fastapi import FastAPI, HTTPException
+
+app = FastAPI()
+
+@app.on_event("startup")
+async def start() -> None:
+    app.state.pool = await asyncpg.create_pool(os.environ["BARE_DSN"], min_size=10, max_size=10)
+
+@app.get("/v1/employees/{external_id}")
+async def get_employee(external_id: str) -> dict:
+    row = await app.state.pool.fetchrow(
+        "SELECT external_id, email, given_name, family_name, time_zone, languages, version"
+        " FROM person WHERE external_id = $1", external_id)
+    if row is None:
+        raise HTTPException(404)
+    return dict(row)
+"""
+
+
+def load(url: str, headers: dict[str, str], seconds: float, connections: int, out: object) -> None:
+    """Run in a child process: hammer `url`, send back (requests, latencies, errors)."""
+    import aiohttp
+
+    async def run() -> tuple[int, list[float], int]:
+        latencies: list[float] = []
+        errors = 0
+        connector = aiohttp.TCPConnector(limit=connections)
+        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+            warm_until = time.perf_counter() + 1.0
+            stop = warm_until + seconds
+
+            async def worker() -> None:
+                nonlocal errors
+                while (now := time.perf_counter()) < stop:
+                    async with session.get(url) as response:
+                        await response.read()
+                        if response.status != 200:
+                            errors += 1
+                    if now >= warm_until:
+                        latencies.append(time.perf_counter() - now)
+
+            await asyncio.gather(*(worker() for _ in range(connections)))
+        return len(latencies), latencies, errors
+
+    out.send(asyncio.run(run()))  # type: ignore[attr-defined]
+
+
+def measure(
+    name: str, url: str, headers: dict[str, str], seconds: float, connections: int
+) -> dict[str, float]:
+    """req/s, p50 and p99 (ms) of one target."""
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.Process(target=load, args=(url, headers, seconds, connections, sender))
+    child.start()
+    count, latencies, errors = receiver.recv()
+    child.join()
+    latencies.sort()
+    result = {
+        "rps": count / seconds,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(0.99 * (len(latencies) - 1))] * 1000,
+        "errors": errors,
+    }
+    print(
+        f"{name:<28} {result['rps']:>8.0f} req/s   p50 {result['p50']:6.2f} ms   "
+        f"p99 {result['p99']:6.2f} ms   non-200: {errors}",
+        flush=True,
+    )
+    return result
+
+
+async def bare_database(url: str) -> None:
+    """A throwaway database with one employee row, shaped like profiles' person table."""
+    await ensure_database(url)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS person (external_id text PRIMARY KEY, email text,"
+            " given_name text, family_name text, time_zone text, languages text[],"
+            " version int)"
+        )
+        await conn.execute(
+            "INSERT INTO person VALUES ('E-1', 'ada@acme.test', 'Ada', 'Lovelace',"
+            " 'Europe/London', '{en}', 1) ON CONFLICT DO NOTHING"
+        )
+    finally:
+        await conn.close()
+
+
+async def setup_tenant(stack: Stack) -> dict[str, str]:
+    """An organization, its key and one employee; the key's headers."""
+    async with httpx.AsyncClient(base_url=stack.url(), timeout=30) as api:
+        admin = {"Authorization": f"Bearer {stack.admin_token}"}
+        org = (await api.post("/v1/organizations", json={"name": "bench"}, headers=admin)).json()
+        path = f"/v1/organizations/{org['id']}/api-keys"
+        key = (await api.post(path, json={"name": "b"}, headers=admin)).json()["key"]
+        headers = {"Authorization": f"Bearer {key}"}
+        body = {"email": "ada@acme.test", "given_name": "Ada", "time_zone": "Europe/London"}
+        created = await api.put("/v1/employees/E-1", json=body, headers=headers)
+        assert created.status_code in (200, 201), created.text
+        return {**headers, "x-mentorbus-org-id": org["id"]}
+
+
+def main() -> None:
+    """Start everything, measure the three targets, print the figures and ratios."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    run_id = secrets.token_hex(3)
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    bare_url = f"{POSTGRES}/mbbench_{run_id}_bare"
+    broker = Broker(log_dir)
+    broker.start()
+    stack = Stack.on_free_ports(
+        bootstrap_servers=broker.bootstrap_servers,
+        admin_token=secrets.token_urlsafe(32),
+        log_dir=log_dir,
+        database_prefix=f"mbbench_{run_id}",
+    )
+    app_file = log_dir / "bare_app.py"
+    app_file.write_text(BARE_APP)
+    bare_port = free_port()
+    bare = ChildProcess(
+        "bare",
+        python_command(
+            "-m", "uvicorn", "bare_app:app", "--app-dir", str(log_dir), "--host", "127.0.0.1",
+            "--port", str(bare_port), "--no-access-log", "--log-level", "warning",
+        ),
+        {"BARE_DSN": asyncpg_dsn(bare_url)},
+        log_dir,
+    )  # fmt: skip
+    try:
+        asyncio.run(bare_database(bare_url))
+        bare.start()
+        stack.start()
+        wait_for_http(f"http://127.0.0.1:{bare_port}/v1/employees/E-1", 60, bare.process)
+        headers = asyncio.run(setup_tenant(stack))
+        org_header = {"x-mentorbus-org-id": headers.pop("x-mentorbus-org-id")}
+        print(
+            f"GET /v1/employees/E-1, {args.connections} connections, {args.seconds:.0f} s each"
+            f" (after 1 s warm-up), this machine, the whole system running\n",
+            flush=True,
+        )
+        n, secs = args.connections, args.seconds
+        base = measure(
+            "bare FastAPI + asyncpg", f"http://127.0.0.1:{bare_port}/v1/employees/E-1", {}, secs, n
+        )
+        direct = measure(
+            "profiles, direct", f"{stack.url('profiles')}/v1/employees/E-1", org_header, secs, n
+        )
+        gateway = measure(
+            "through the gateway", f"{stack.url()}/v1/employees/E-1", headers, secs, n
+        )
+        print(
+            f"\ndirect / bare      {direct['rps'] / base['rps']:.2f}x   (aim >= 0.5)\n"
+            f"gateway / direct   {gateway['rps'] / direct['rps']:.2f}x   (aim >= 0.8)\n"
+            f"gateway p99 - direct p99   {gateway['p99'] - direct['p99']:.2f} ms   (aim < 3 ms)\n"
+            f"gateway p50 - direct p50   {gateway['p50'] - direct['p50']:.2f} ms",
+            flush=True,
+        )
+        print(json.dumps({"bare": base, "direct": direct, "gateway": gateway}), file=sys.stderr)
+    finally:
+        bare.stop()
+        stack.stop()
+        broker.stop()
+
+        async def drop() -> None:
+            await drop_database(bare_url)
+            for service in SERVICES:
+                await drop_database(stack.database_url(service))
+
+        asyncio.run(drop())
+        print(f"logs: {log_dir}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
