@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sessions import recurrence, store
@@ -88,14 +88,14 @@ async def _default_zone(session: AsyncSession, org_id: uuid.UUID, external_id: s
     if external_id is None:
         return "UTC"
     zone = await session.scalar(
-        select(Availability.time_zone).where(
-            Availability.org_id == org_id, Availability.external_id == external_id
+        select(func.coalesce(Availability.time_zone, PersonProjection.time_zone))
+        .select_from(PersonProjection)
+        .outerjoin(
+            Availability,
+            (Availability.org_id == PersonProjection.org_id)
+            & (Availability.external_id == PersonProjection.external_id),
         )
-    )
-    zone = zone or await session.scalar(
-        select(PersonProjection.time_zone).where(
-            PersonProjection.org_id == org_id, PersonProjection.external_id == external_id
-        )
+        .where(PersonProjection.org_id == org_id, PersonProjection.external_id == external_id)
     )
     return zone if zone and valid_zone(zone) else "UTC"
 
@@ -136,8 +136,9 @@ async def book(
         for p in party.participants
     ]  # fmt: skip
     session.add(s)
-    session.add_all(participants)
+    # No ORM relationships: flush the session before its occurrences reference it.
     await session.flush()
+    session.add_all(participants)
     occurrences = await store.add_occurrences(session, s, starts, duration)
     await store.take_time(session, org_id, occurrences, party.external_ids)
     await store.plan_reminders(session, occurrences, limits.reminder_leads)
@@ -288,8 +289,8 @@ async def _split(
         if p.active
     ]  # fmt: skip
     session.add(new)
-    session.add_all(participants)
     await session.flush()
+    session.add_all(participants)
     occurrences = await store.add_occurrences(session, new, starts, timedelta(minutes=minutes))
     await store.take_time(session, s.org_id, occurrences, [p.external_id for p in participants])
     await store.plan_reminders(session, occurrences, limits.reminder_leads)

@@ -255,3 +255,32 @@ async def test_series_edited_in_the_middle_then_cancel_complete_no_show(
         f"/v1/sessions/{one_off.json()['id']}/cancel", json={"reason": "sick"}, headers=key
     )
     assert cancel_whole.json()["status"] == "cancelled" and cancel_whole.json()["reason"] == "sick"
+
+
+async def test_a_move_into_booked_time_is_a_409_naming_it(
+    api: httpx.AsyncClient, org: tuple[str, dict[str, str]]
+) -> None:
+    _, key = org
+    pair = await active_match(api, key, "P-M", "P-E")
+    first = await _book(
+        api, key, match_id=pair.match_id, starts_at="2027-11-01T09:00:00Z", duration_minutes=60
+    )
+    second = await _book(
+        api, key, match_id=pair.match_id, starts_at="2027-11-02T09:00:00Z", duration_minutes=60
+    )
+    moved = await api.patch(
+        f"/v1/sessions/{second.json()['id']}",
+        json={"starts_at": "2027-11-01T09:30:00Z"},
+        headers=key,
+    )
+    assert moved.status_code == 409, moved.text
+    assert {c["session_id"] for c in moved.json()["conflicts"]} == {first.json()["id"]}
+    # Nothing changed, and a free time works.
+    kept = (await api.get(f"/v1/sessions/{second.json()['id']}", headers=key)).json()
+    assert kept["starts_at"][:16] == "2027-11-02T09:00" and kept["version"] == 1
+    ok = await api.patch(
+        f"/v1/sessions/{second.json()['id']}",
+        json={"starts_at": "2027-11-01T10:00:00Z"},
+        headers=key,
+    )
+    assert ok.status_code == 200 and ok.json()["version"] == 2
