@@ -280,12 +280,10 @@ async def get_at_risk(
     a low check-in, low feedback, ...). Admin only."""
     await existing_program(session, org_id, program_id)
     after = decode_cursor(cursor)
-    flagged = sorted(
-        await risk.at_risk(session, org_id, program_id, settings, utcnow()),
-        key=lambda r: str(r.match.id),
-    )
+    flagged = await risk.at_risk(session, org_id, program_id, settings, utcnow())
     if after is not None:
-        flagged = [r for r in flagged if str(r.match.id) > str(after.get("match_id"))]
+        last = _cursor_id(after.get("match_id"))
+        flagged = [r for r in flagged if r.match.id > last]
     return page_of(
         flagged[: limit + 1],
         limit,
@@ -297,6 +295,13 @@ async def get_at_risk(
         ),
         lambda r: encode_cursor({"match_id": str(r.match.id)}),
     )
+
+
+def _cursor_id(value: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidInput([FieldError("cursor", "not a valid cursor")]) from None
 
 
 def _day(value: str | None, field: str) -> date | None:
