@@ -13,6 +13,7 @@ from services.feedback.feedback_requests import RequestFilter, list_requests
 from services.feedback.models import FeedbackRequest, Goal
 from services.feedback.projections import existing_program
 from services.feedback.schemas import (
+    AnalyticsOut,
     AtRiskOut,
     CheckinIn,
     CheckinOut,
@@ -313,7 +314,8 @@ def _day(value: str | None, field: str) -> date | None:
 
 @router.get(
     "/v1/programs/{program_id}/analytics",
-    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+    response_model=AnalyticsOut,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def get_analytics(
     program_id: uuid.UUID,
