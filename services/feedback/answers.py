@@ -87,7 +87,9 @@ async def submit(
     request.status = "answered"
     request.answered_at = now
     await session.flush()
-    await rollups.count_answer(session, feedback.program_id, now, feedback.role, rating, nps)
+    await rollups.count_answer(
+        session, feedback.program_id, feedback.match_id, now, feedback.role, rating, nps
+    )
     add_event(
         session, _state(FeedbackSubmittedV1, feedback, request), source=SOURCE, orgid=request.org_id
     )
@@ -130,11 +132,9 @@ async def edit(
     for key, value in changed.items():
         setattr(feedback, key, value)
     if before != (feedback.rating, feedback.nps):  # move the answer's figures in its day
-        at, role = feedback.created_at, feedback.role
-        await rollups.count_answer(session, feedback.program_id, at, role, *before, sign=-1)
-        await rollups.count_answer(
-            session, feedback.program_id, at, role, feedback.rating, feedback.nps
-        )
+        where = (feedback.program_id, feedback.match_id, feedback.created_at, feedback.role)
+        await rollups.count_answer(session, *where, *before, sign=-1)
+        await rollups.count_answer(session, *where, feedback.rating, feedback.nps)
     feedback.version += 1
     feedback.updated_at = now
     await session.flush()

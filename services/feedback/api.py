@@ -13,6 +13,7 @@ from services.feedback.feedback_requests import RequestFilter, list_requests
 from services.feedback.models import FeedbackRequest, Goal
 from services.feedback.projections import existing_program
 from services.feedback.schemas import (
+    AnalyticsOut,
     AtRiskOut,
     CheckinIn,
     CheckinOut,
@@ -280,12 +281,10 @@ async def get_at_risk(
     a low check-in, low feedback, ...). Admin only."""
     await existing_program(session, org_id, program_id)
     after = decode_cursor(cursor)
-    flagged = sorted(
-        await risk.at_risk(session, org_id, program_id, settings, utcnow()),
-        key=lambda r: str(r.match.id),
-    )
+    flagged = await risk.at_risk(session, org_id, program_id, settings, utcnow())
     if after is not None:
-        flagged = [r for r in flagged if str(r.match.id) > str(after.get("match_id"))]
+        last = _cursor_id(after.get("match_id"))
+        flagged = [r for r in flagged if r.match.id > last]
     return page_of(
         flagged[: limit + 1],
         limit,
@@ -299,6 +298,13 @@ async def get_at_risk(
     )
 
 
+def _cursor_id(value: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidInput([FieldError("cursor", "not a valid cursor")]) from None
+
+
 def _day(value: str | None, field: str) -> date | None:
     try:
         return date.fromisoformat(value) if value is not None else None
@@ -308,7 +314,8 @@ def _day(value: str | None, field: str) -> date | None:
 
 @router.get(
     "/v1/programs/{program_id}/analytics",
-    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+    response_model=AnalyticsOut,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def get_analytics(
     program_id: uuid.UUID,

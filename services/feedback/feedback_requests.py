@@ -15,7 +15,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback import rollups
-from services.feedback.models import FeedbackRequest, MatchProjection, SessionProjection
+from services.feedback.models import (
+    FeedbackRequest,
+    MatchProjection,
+    PersonProjection,
+    SessionProjection,
+)
 from shared.db import upsert_newer, utcnow
 from shared.events.matches import MatchState
 from shared.events.sessions import SessionState
@@ -169,6 +174,19 @@ async def ask_at_match_end(
 async def _ask(
     session: AsyncSession, requests: list[dict[str, Any]], at: datetime, expiry: timedelta
 ) -> None:
+    if not requests:
+        return
+    # Nobody who has left the organization is asked.
+    gone = set(
+        await session.scalars(
+            select(PersonProjection.external_id).where(
+                PersonProjection.org_id == requests[0]["org_id"],
+                PersonProjection.external_id.in_([r["employee_external_id"] for r in requests]),
+                PersonProjection.employment_status == "inactive",
+            )
+        )
+    )
+    requests = [r for r in requests if r["employee_external_id"] not in gone]
     if not requests:
         return
     values = [

@@ -23,16 +23,32 @@ _ADD_ANSWER = text(
 )
 
 
+_ADD_MATCH_ANSWER = text(
+    """
+    INSERT INTO match_feedback AS t (match_id, ratings, rating_sum)
+    VALUES (:match_id, :ratings, :rating_sum)
+    ON CONFLICT (match_id) DO UPDATE SET
+        ratings = t.ratings + excluded.ratings, rating_sum = t.rating_sum + excluded.rating_sum
+    """
+)
+
+
 async def count_answer(
     session: AsyncSession,
     program_id: uuid.UUID | None,
+    match_id: uuid.UUID | None,
     at: datetime,
     role: str | None,
     rating: int,
     nps: int | None,
     sign: int = 1,
 ) -> None:
-    """Add (`sign` 1) or take back (-1) one answer in its program's day."""
+    """Add (`sign` 1) or take back (-1) one answer in its program's day and its match's
+    running totals."""
+    if match_id is not None:
+        await session.execute(
+            _ADD_MATCH_ANSWER, {"match_id": match_id, "ratings": sign, "rating_sum": sign * rating}
+        )
     if program_id is None:
         return
     await session.execute(

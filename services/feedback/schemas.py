@@ -189,3 +189,110 @@ class AtRiskOut(BaseModel):
     mentee_external_id: str | None
     mentor_external_id: str | None
     reasons: list[ReasonOut]
+
+
+class CountOut(BaseModel):
+    """A plain count."""
+
+    count: int
+
+
+class RateOut(BaseModel):
+    """`count` of `of`, and their ratio (null when `of` is 0)."""
+
+    rate: float | None
+    count: int
+    of: int
+
+
+class AverageOut(BaseModel):
+    """`sum` over `count`, and their ratio (null when `count` is 0)."""
+
+    value: float | None
+    sum: int
+    count: int
+
+
+class NpsOut(BaseModel):
+    """Net promoter score of end-of-match answers: 100 x (promoters - detractors) /
+    responses (null without responses)."""
+
+    score: float | None
+    promoters: int
+    passives: int
+    detractors: int
+    responses: int
+
+
+class MedianDaysOut(BaseModel):
+    """A median in days, over `count` values."""
+
+    value: float | None
+    count: int
+
+
+class PerMatchOut(BaseModel):
+    """`sessions` over `matches`."""
+
+    value: float | None
+    sessions: int
+    matches: int
+
+
+class ParticipationOut(BaseModel):
+    """Who takes part and how many got matched."""
+
+    mentors: CountOut
+    mentees: CountOut
+    match_rate: RateOut
+    median_days_to_match: MedianDaysOut
+
+
+class EngagementOut(BaseModel):
+    """Whether matches meet."""
+
+    matches: CountOut
+    sessions_held: CountOut
+    sessions_per_match: PerMatchOut
+    cancellation_rate: RateOut
+    no_show_rate: RateOut
+
+
+class MonthOut(BaseModel):
+    """Satisfaction in one month (`YYYY-MM`, UTC)."""
+
+    month: str
+    average_rating: AverageOut
+    nps: NpsOut
+
+
+class SatisfactionOut(BaseModel):
+    """What participants say."""
+
+    average_rating: AverageOut
+    nps: NpsOut
+    average_rating_by_role: dict[str, AverageOut]
+    by_month: list[MonthOut]
+
+
+class GoalsOut(BaseModel):
+    """Goals set in the window and how many of them were completed."""
+
+    set: CountOut
+    completed: CountOut
+    completion_rate: RateOut
+
+
+class AnalyticsOut(BaseModel):
+    """A program's figures, each with the counts it comes from; `definitions` says how
+    each is computed. As CSV (`Accept: text/csv`): `figure,month,value` rows, `figure`
+    being the path in this document."""
+
+    program_id: uuid.UUID
+    from_: date | None = Field(alias="from")
+    to: date | None
+    participation: ParticipationOut
+    engagement: EngagementOut
+    satisfaction: SatisfactionOut
+    goals: GoalsOut
+    definitions: dict[str, str]

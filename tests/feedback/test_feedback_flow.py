@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from devstack.broker import Broker
+from services.feedback.schemas import AnalyticsOut
 from shared.events import (
     SessionCancelledV1,
     SessionCompletedV1,
@@ -257,6 +258,7 @@ async def test_program_evidence_end_to_end(
     response = await api.get(f"/v1/programs/{program.id}/analytics", headers=key)
     assert response.status_code == 200, response.text
     figures = response.json()
+    AnalyticsOut.model_validate(figures)  # the documented shape is the one served
     participation = figures["participation"]
     assert participation["mentors"] == {"count": 2}
     assert participation["mentees"] == {"count": 3}

@@ -1,6 +1,6 @@
-"""At-risk reasons, request expiry and member rules, on a program whose matches and
-sessions arrive as real events on the test broker (dated in the past, as a long-running
-program's would be)."""
+"""At-risk reasons (circles included), request expiry and member rules, on a program whose
+matches and sessions arrive as real events on the test broker (dated in the past, as a
+long-running program's would be)."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -29,6 +29,7 @@ def match(program_id: uuid.UUID, name: str, version: int, status: str) -> dict[s
         match_id=uuid.uuid5(program_id, name), program_id=program_id, version=version,
         mentee_enrollment_id=uuid.uuid4(), mentor_enrollment_id=uuid.uuid4(),
         mentee_external_id=f"{name}-mentee", mentor_external_id=f"{name}-mentor", status=status,
+        group_id=uuid.uuid5(program_id, "circle") if name.startswith("g") else None,
     )  # fmt: skip
 
 
@@ -52,14 +53,26 @@ async def test_at_risk_expiry_and_members(
         envelope(ProgramCreatedV1(program_id=program_id, version=1, name="Old", format="one_to_one",
                                   status="active"), org_id, at=long_ago),
     ]  # fmt: skip
-    for name in ("x", "y", "z"):
+    for name in ("x", "y", "z", "g1", "g2"):
         events.append(envelope(MatchCreatedV1(**match(program_id, name, 1, "proposed")), org_id,
                                at=long_ago))  # fmt: skip
         events.append(envelope(MatchAcceptedV1(**match(program_id, name, 2, "active")), org_id,
                                at=long_ago))  # fmt: skip
     recent, old = held(program_id, "y", 5), held(program_id, "z", 35)
+    # A circle (g1, g2 share a mentor) met 3 days ago: the session names the circle, not a
+    # match, and includes the mentor and every member.
+    circle = held(program_id, "g1", 3).model_copy(update={
+        "match_id": None, "group_id": uuid.uuid5(program_id, "circle"),
+        "participants": [SessionParticipant(external_id="g-mentor", role="mentor"),
+                         SessionParticipant(external_id="g1-mentee", role="member"),
+                         SessionParticipant(external_id="g2-mentee", role="member")],
+    })  # fmt: skip
     # x: never met; y: met 5 days ago; z: last met 35 days ago, asked for feedback then.
-    events += [envelope(recent, org_id), envelope(old, org_id, at=old.starts_at)]
+    events += [
+        envelope(recent, org_id),
+        envelope(old, org_id, at=old.starts_at),
+        envelope(circle, org_id),
+    ]
     await produce(broker, *events)
 
     async def requests(**params: str) -> list[dict[str, Any]]:
@@ -78,6 +91,9 @@ async def test_at_risk_expiry_and_members(
     assert late.status_code == 409
 
     (y_request,) = await eventually(lambda: requests(status="pending", employee="y-mentee"))
+    for who in ("g-mentor", "g1-mentee", "g2-mentee"):
+        (asked,) = await eventually(lambda: requests(employee=who))  # noqa: B023
+        assert asked["group_id"] == str(circle.group_id) and asked["match_id"] is None
     low = await api.post("/v1/feedback", json={"request_id": y_request["id"], "rating": 1},
                          headers=key)  # fmt: skip
     assert low.status_code == 201, low.text
