@@ -9,7 +9,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from services.gateway import budgets, domain, idempotency
-from services.gateway.forwarding import Forwarder, UpstreamFailed
+from services.gateway.forwarding import Forwarder, UpstreamFailed, UpstreamResponse
 from services.gateway.idempotency import IdempotencyStore, StoredAnswer
 from services.gateway.openapi import merge_openapi
 from services.gateway.ratelimit import RateLimiter
@@ -197,7 +197,7 @@ async def _forward_counted(
     target = request_target(raw_path, request.scope["query_string"])
 
     async def send() -> StoredAnswer:
-        answer = await forwarder.forward(
+        answer: UpstreamResponse = await forwarder.forward(
             route.service, request.method, target.decode(), request.headers.items(),
             caller.headers(), body,
         )  # fmt: skip
