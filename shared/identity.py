@@ -193,18 +193,25 @@ def caller_from_request(request: Request) -> Caller:
     return caller
 
 
+def _lacking_scope(caller: Caller, family: str, method: str) -> str | None:
+    """The scope an API key lacks for this request, if any. Scopes limit API keys; an end
+    user (`subject` set) is limited by role instead, and a caller without an organization
+    reaches no tenant data anyway (those routes refuse it with 401/403)."""
+    if caller.org_id is None or caller.subject is not None:
+        return None
+    needed = f"{family}:{'read' if method in SAFE_METHODS else 'write'}"
+    return None if scope_allows(caller.scopes, needed) else needed
+
+
 def require_scope(family: str) -> Any:
-    """A router dependency: an organization's caller needs `<family>:read` for safe
+    """A router dependency: an organization's API key needs `<family>:read` for safe
     methods and `<family>:write` for the rest (the gateway checks the same; a service checks
     again so that no path confusion at the edge borrows another family's scope)."""
 
     def check(request: Request) -> None:
-        caller = caller_from_request(request)
-        if caller.org_id is None:
-            return  # no tenant data without an organization: its routes refuse (401/403)
-        needed = f"{family}:{'read' if request.method in SAFE_METHODS else 'write'}"
-        if not scope_allows(caller.scopes, needed):
-            raise Forbidden(f"this API key lacks the scope {needed}")
+        lacking = _lacking_scope(caller_from_request(request), family, request.method)
+        if lacking is not None:
+            raise Forbidden(f"this API key lacks the scope {lacking}")
 
     return Depends(check)
 
@@ -217,12 +224,11 @@ class ScopeGuard:
         self.family = family
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        caller: Caller = scope.get(CALLER_SCOPE_KEY, _ANONYMOUS)
-        if scope["type"] == "http" and caller.org_id is not None:
-            access = "read" if scope["method"] in SAFE_METHODS else "write"
-            needed = f"{self.family}:{access}"
-            if not scope_allows(caller.scopes, needed):
-                detail = f"this API key lacks the scope {needed}"
+        if scope["type"] == "http":
+            caller: Caller = scope.get(CALLER_SCOPE_KEY, _ANONYMOUS)
+            lacking = _lacking_scope(caller, self.family, scope["method"])
+            if lacking is not None:
+                detail = f"this API key lacks the scope {lacking}"
                 await problem(403, "Forbidden", detail)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -136,7 +136,7 @@ def _credential(request: Request, caller: Caller) -> str:
     return f"{caller.org_id}:{caller.subject}"
 
 
-def _response(answer: UpstreamResponse | StoredAnswer, extra: dict[str, str]) -> Response:
+def _response(answer: StoredAnswer, extra: dict[str, str]) -> Response:
     response = Response(content=answer.body, status_code=answer.status)
     for name, value in answer.headers:
         response.headers.append(name, value)
@@ -193,35 +193,29 @@ async def _forward_counted(
     kind: budgets.RouteClass,
     extra: dict[str, str],
 ) -> Response:
+    """Read the body within its route's limit and forward it; a POST with an
+    Idempotency-Key is answered through the idempotency store."""
     settings: GatewaySettings = request.app.state.settings
     body = await _bounded_body(request, budgets.body_limit(settings, kind))
     # Forward exactly the path that was checked, as it arrived (never re-normalized).
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    target = request_target(raw_path, request.scope["query_string"]).decode()
+    target = request_target(raw_path, request.scope["query_string"])
+
+    async def send() -> StoredAnswer:
+        answer: UpstreamResponse = await forwarder.forward(
+            route.service, request.method, target.decode(), request.headers.items(),
+            caller.headers(), body,
+        )  # fmt: skip
+        return StoredAnswer(answer.status, answer.headers, answer.body)
+
     key = request.headers.get(idempotency.HEADER)
     if request.method != "POST" or key is None or route.public:
-        answer = await forwarder.forward(
-            route.service, request.method, target, request.headers.items(), caller.headers(), body
-        )
-        return _response(answer, extra)
+        return _response(await send(), extra)
     store: IdempotencyStore = request.app.state.idempotency
     owner = str(caller.org_id) if caller.org_id else "admin"
-    key = idempotency.valid_key(key)
-    stored = await store.claim(owner, key, idempotency.fingerprint("POST", target.encode(), body))
-    if stored is not None:
-        return _response(stored, {**extra, idempotency.REPLAYED_HEADER: "true"})
-    try:
-        answer = await forwarder.forward(
-            route.service, request.method, target, request.headers.items(), caller.headers(), body
-        )
-    except BaseException:
-        await store.abandon(owner, key)
-        raise
-    if answer.status >= 500:
-        await store.abandon(owner, key)
-    else:
-        await store.finish(owner, key, StoredAnswer(answer.status, answer.headers, answer.body))
-    return _response(answer, extra)
+    print_ = idempotency.fingerprint("POST", target, body)
+    answer, replayed = await store.run(owner, idempotency.valid_key(key), print_, send)
+    return _response(answer, {**extra, idempotency.REPLAYED_HEADER: "true"} if replayed else extra)
 
 
 UPSTREAMS = ("profiles", "matching", "sessions", "feedback")

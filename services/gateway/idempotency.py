@@ -11,6 +11,7 @@ older than `stale_after_seconds`.
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -105,6 +106,26 @@ class IdempotencyStore:
             " AND status IS NULL",
             owner, key,
         )  # fmt: skip
+
+    async def run(
+        self, owner: str, key: str, print_: bytes, send: Callable[[], Awaitable[StoredAnswer]]
+    ) -> tuple[StoredAnswer, bool]:
+        """The answer to a request with an Idempotency-Key, and whether it is a replay:
+        the stored answer of an earlier identical request, or `send()`'s (stored unless it
+        is a 5xx or `send` fails, so that a retry runs again)."""
+        stored = await self.claim(owner, key, print_)
+        if stored is not None:
+            return stored, True
+        try:
+            answer = await send()
+        except BaseException:
+            await self.abandon(owner, key)
+            raise
+        if answer.status >= 500:
+            await self.abandon(owner, key)
+        else:
+            await self.finish(owner, key, answer)
+        return answer, False
 
     async def purge(self) -> None:
         """Drop expired records."""

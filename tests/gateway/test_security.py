@@ -23,7 +23,7 @@ from shared.db import drop_database
 from shared.identity import Caller, sign_identity
 from shared.settings import ServiceSettings
 from tests.gateway.rawhttp import raw_request
-from tests.helpers import create_org, eventually
+from tests.helpers import create_org, direct_client, eventually
 
 PROBLEM = "application/problem+json"
 
@@ -138,6 +138,10 @@ async def test_services_refuse_forged_identity_headers(
             ttl_seconds=30,
         )
         assert (await direct.get("/scim/v2/Users", headers=no_scim)).status_code == 403
+    # The tests' helper signs as the gateway does (for tests that act as a member directly).
+    async with direct_client(stack, "profiles") as signing:
+        signed_get = await signing.get("/v1/employees/F-1", headers=_identity(org_id))
+        assert signed_get.status_code == 200
 
 
 def test_production_refuses_the_development_identity_secret() -> None:
