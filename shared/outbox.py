@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
@@ -14,19 +15,15 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     String,
-    Text,
     Uuid,
-    cast,
     delete,
     insert,
-    select,
-    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import Base, asyncpg_dsn, utcnow
+from shared.db import Base, asyncpg_dsn, driver_connection, utcnow
 from shared.events import CloudEvent, EventData, make_event
 from shared.inbox import InboxMessage
 from shared.kafka import EventPublisher, OutgoingRecord
@@ -97,6 +94,18 @@ async def add_events(
 
 
 PURGE_EVERY_SECONDS = 600
+
+_SELECT_PENDING = """
+    SELECT id, topic, key, payload::text AS payload FROM outbox_message
+    WHERE published_at IS NULL ORDER BY id LIMIT $1
+"""
+# Rows need no row locks: one relay per database holds the advisory lock below, and a
+# second one in a failover window could only resend (consumers dedupe by event id).
+_SELECT_AFTER = """
+    SELECT id, topic, key, payload::text AS payload FROM outbox_message
+    WHERE published_at IS NULL AND id > $1 ORDER BY id LIMIT $2
+"""
+_MARK_PUBLISHED = "UPDATE outbox_message SET published_at = $2 WHERE id = ANY($1::bigint[])"
 
 # One relay per service database at a time keeps per-key order: replicas wait on this lock.
 _RELAY_LOCK = 7_424_012
@@ -172,7 +181,7 @@ class OutboxRelay:
         while True:
             self._wakeup.clear()
             try:
-                sent = await self.publish_pending()
+                sent = await self.publish_all()
                 backoff = 0.5
             except Exception as exc:  # broker down or slow: keep the rows, retry later
                 OUTBOX_FAILURES.labels(self._service).inc()
@@ -202,34 +211,56 @@ class OutboxRelay:
             )
         return int(sent.rowcount or 0) + int(handled.rowcount or 0)  # type: ignore[attr-defined]
 
+    async def publish_all(self) -> int:
+        """Publish every unpublished row, batch by batch in id order, one flush per batch;
+        returns how many. While a batch is on its way to the broker, the previous one is
+        marked sent and the next one read, so the database and the broker work at once
+        (a batch is marked only once the broker acknowledged all of it)."""
+        total = 0
+        batch = await self._read(after=0)
+        sent_ids: list[int] = []
+        while batch:
+            records = [OutgoingRecord(r["topic"], r["key"], r["payload"].encode()) for r in batch]
+            sending = asyncio.ensure_future(
+                asyncio.to_thread(self._publisher.publish_batch, records)
+            )
+            try:
+                if sent_ids:
+                    await self._mark(sent_ids)
+                full = len(batch) == self._batch_size
+                upcoming = await self._read(after=batch[-1]["id"]) if full else []
+            finally:
+                await asyncio.wait([sending])  # never leave a send running behind us
+            sending.result()  # the broker's failure, if any: this batch stays unpublished
+            sent_ids = [r["id"] for r in batch]
+            total += len(batch)
+            OUTBOX_PUBLISHED.labels(self._service).inc(len(batch))
+            batch = upcoming
+        if sent_ids:
+            await self._mark(sent_ids)
+        return total
+
+    async def _read(self, *, after: int) -> list[Any]:
+        async with self._sessionmaker() as session, session.begin():
+            conn = await driver_connection(session)
+            return list(await conn.fetch(_SELECT_AFTER, after, self._batch_size))
+
+    async def _mark(self, ids: list[int]) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            conn = await driver_connection(session)
+            await conn.execute(_MARK_PUBLISHED, ids, utcnow())
+
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows and mark them sent; returns how many."""
         async with self._sessionmaker() as session, session.begin():
-            # The payload as text goes to the wire as is: no JSON parse and re-encode.
-            rows = (
-                await session.execute(
-                    select(
-                        OutboxMessage.id,
-                        OutboxMessage.topic,
-                        OutboxMessage.key,
-                        cast(OutboxMessage.payload, Text),
-                    )
-                    .where(OutboxMessage.published_at.is_(None))
-                    .order_by(OutboxMessage.id)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            conn = await driver_connection(session)
+            # Plain statements on the session's connection (same transaction): no ORM
+            # rows, no per-id bind parameters. The payload as text goes to the wire as is.
+            rows = await conn.fetch(_SELECT_PENDING, self._batch_size)
             if not rows:
                 return 0
-            records = [
-                OutgoingRecord(topic, key, payload.encode()) for _, topic, key, payload in rows
-            ]
+            records = [OutgoingRecord(r["topic"], r["key"], r["payload"].encode()) for r in rows]
             await asyncio.to_thread(self._publisher.publish_batch, records)
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_([r[0] for r in rows]))
-                .values(published_at=utcnow())
-            )
+            await conn.execute(_MARK_PUBLISHED, [r["id"] for r in rows], utcnow())
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)

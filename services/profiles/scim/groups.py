@@ -1,5 +1,6 @@
 """SCIM Groups: SCIM-only rows (no events), members are people or groups."""
 
+import asyncio
 import copy
 import uuid
 from typing import Any
@@ -56,16 +57,21 @@ async def group_resources(
     model: type[Resource[Any]], groups: list[ScimGroup]
 ) -> list[Resource[Any]]:
     members = await _group_members([g.id for g in groups])
-    return [
-        resource_of(
-            model,
-            "Group",
-            group_document(g, members.get(g.id, set())),
-            g.created_at,
-            g.updated_at,
-        )
-        for g in groups
-    ]
+
+    def render() -> list[Resource[Any]]:
+        return [
+            resource_of(
+                model,
+                "Group",
+                group_document(g, members.get(g.id, set())),
+                g.created_at,
+                g.updated_at,
+            )
+            for g in groups
+        ]
+
+    # Off the event loop for a page (see users.user_resources).
+    return render() if len(groups) <= 1 else await asyncio.to_thread(render)
 
 
 async def get_group(resource_id: str | None, *, for_update: bool = False) -> ScimGroup:

@@ -1,5 +1,6 @@
 """SCIM Users are people: the mapping both ways and writing one (see the package notes)."""
 
+import asyncio
 import copy
 import uuid
 from datetime import date
@@ -134,21 +135,27 @@ async def user_resources(model: type[Resource[Any]], people: list[Person]) -> li
         ctx.session, ctx.org_id, {p.manager_external_id for p in people if p.manager_external_id}
     )
     groups = await _groups_of(ctx.session, [p.id for p in people])
-    return [
-        resource_of(
-            model,
-            "User",
-            user_document(
-                p,
-                managers.get(p.manager_external_id or ""),
-                groups.get(p.id, []),
-                ctx.base_url,
-            ),
-            p.created_at,
-            p.updated_at,
-        )
-        for p in people
-    ]
+
+    def render() -> list[Resource[Any]]:
+        return [
+            resource_of(
+                model,
+                "User",
+                user_document(
+                    p,
+                    managers.get(p.manager_external_id or ""),
+                    groups.get(p.id, []),
+                    ctx.base_url,
+                ),
+                p.created_at,
+                p.updated_at,
+            )
+            for p in people
+        ]
+
+    # A page can hold 200 representations of up to 256 KiB each: building and validating
+    # them is CPU work, done off the event loop (the rows are loaded; nothing lazy-loads).
+    return render() if len(people) <= 1 else await asyncio.to_thread(render)
 
 
 async def get_person(resource_id: str | None, *, for_update: bool = False) -> Person:
