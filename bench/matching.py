@@ -3,6 +3,7 @@
     .venv/bin/python bench/matching.py              # 1,000x400, 5,000x2,000, 20,000x8,000
     .venv/bin/python bench/matching.py 2000x800     # other sizes (mentees x mentors)
     .venv/bin/python bench/matching.py --service    # also the service's own run, end to end
+    .venv/bin/python bench/matching.py --formats    # top-K loss table, peer run, group run
 
 Each cohort (capacity 3; random but realistic profiles: skewed skill popularity, a few star
 mentors everybody wants, an org chart, several languages and time zones) is built as
@@ -31,12 +32,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scipy.sparse import coo_matrix
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from services.matching import domain, runs
 from services.matching.models import ProgramProjection
-from services.matching.planner import plan_cohort
+from services.matching.peers import SCALE, candidate_pairs, plan_peers, symmetric_scores
+from services.matching.planner import K_NOTE, RunOptions, plan_cohort
 from services.matching.pool import EnrollmentRecord, PersonRecord, build_pool
 from services.matching.scoring import ScoringModel
 from services.matching.solver import SolveOptions, greedy, integer_costs
@@ -87,8 +90,12 @@ def _languages(rng: random.Random) -> list[str]:
     return ["en-US" if roll < 0.6 else "en-GB"]
 
 
-def make_rows(n_mentees: int, n_mentors: int, seed: int = 7) -> Rows:
-    """A program's projection rows: people in an org chart and their enrollments."""
+def make_rows(
+    n_mentees: int, n_mentors: int, seed: int = 7, format: str = "one_to_one", capacity: int = 0
+) -> Rows:
+    """A program's projection rows: people in an org chart and their enrollments (for a
+    peer program: everybody enrolls as `both`, with skills to share and goals)."""
+    capacity = capacity or CAPACITY
     rng = random.Random(seed)
     org = uuid.uuid4()  # fresh ids: the service's pool cache outlives one database
     popularity = [1.0 / (r + 1) ** 0.8 for r in range(len(SKILLS))]
@@ -96,7 +103,7 @@ def make_rows(n_mentees: int, n_mentors: int, seed: int = 7) -> Rows:
     today = date.today()
     program = ProgramProjection(
         id=uuid.uuid4(), org_id=org, version=1, name="Bench",
-        format="one_to_one", status="open", max_mentees_per_mentor=CAPACITY, criteria=CRITERIA,
+        format=format, status="open", max_mentees_per_mentor=capacity, criteria=CRITERIA,
     )  # fmt: skip
     people: dict[str, PersonRecord] = {}
     enrollments: list[EnrollmentRecord] = []
@@ -124,7 +131,7 @@ def make_rows(n_mentees: int, n_mentors: int, seed: int = 7) -> Rows:
             EnrollmentRecord(
                 id=uuid.uuid4(), person_id=person.id, employee_external_id=person.external_id,
                 version=1, role=role, skills=[{"name": n, "level": lv} for n, lv in skills.items()],
-                goals=goals, languages=[], capacity=CAPACITY if role == "mentor" else None,
+                goals=goals, languages=[], capacity=capacity if role != "mentee" else None,
                 status="active",
             )
         )  # fmt: skip
@@ -141,8 +148,14 @@ def make_rows(n_mentees: int, n_mentors: int, seed: int = 7) -> Rows:
         wants = set(rng.choices(SKILLS, popularity, k=rng.randint(1, 4)))
         goals = [rng.choice(PHRASINGS.get(g, [g])) for g in wants]
         has = {n: rng.randint(1, 3) for n in rng.sample(SKILLS, rng.randint(1, 4))}
-        person = add(f"E{i}", f"M{rng.randrange(n_mentors)}", rng.uniform(0, 8))
-        enroll(person, "mentee", has, goals)
+        # Peers (no mentors) form the org chart among themselves.
+        boss = (
+            f"M{rng.randrange(n_mentors)}" if n_mentors else (f"E{rng.randrange(i)}" if i else None)
+        )
+        person = add(f"E{i}", boss, rng.uniform(0, 8))
+        if format == "peer":
+            has.update({n: rng.randint(3, 5) for n in rng.sample(SKILLS, rng.randint(1, 3))})
+        enroll(person, "both" if format == "peer" else "mentee", has, goals)
     return program, people, enrollments
 
 
@@ -333,10 +346,117 @@ async def run_in_service(n_mentees: int, n_mentors: int) -> None:
         await drop_database(url)
 
 
+def top_k_loss(n_mentees: int = 5000, n_mentors: int = 2000) -> None:
+    """What solving over each mentee's top-K candidates costs against the exact optimum
+    over all allowed pairs (K = every mentor), with the service's own model and solver."""
+    program, people, enrollments = make_rows(n_mentees, n_mentors)
+    pool = build_pool(program, (0, 0), enrollments, people, [])
+    model = runs.prepare_run(pool, RUN_OPTIONS).model
+    started = time.perf_counter()
+    exact = plan_cohort(model, RunOptions(candidates_per_mentee=n_mentors))
+    exact_seconds = time.perf_counter() - started
+    print(
+        f"top-K loss at {n_mentees} x {n_mentors} (capacity {CAPACITY}): exact over all "
+        f"{exact.candidate_edges:,} allowed pairs: total {exact.total_score:.2f}, matched "
+        f"{len(exact.proposals)} in {exact_seconds:.1f}s"
+    )
+    print(f"{'K':>6} {'edges':>11} {'total':>10} {'loss':>9} {'matched':>8} {'by K':>5} {'s':>6}")
+    for k in (5, 10, 25, 50, 100, 200):
+        started = time.perf_counter()
+        plan = plan_cohort(model, RunOptions(candidates_per_mentee=k))
+        seconds = time.perf_counter() - started
+        loss = 1 - plan.total_score / exact.total_score
+        by_k = sum(K_NOTE in reason for _, reason in plan.unmatched)
+        print(
+            f"{k:>6} {plan.candidate_edges:>11,} {plan.total_score:>10.2f} {loss:>8.4%} "
+            f"{len(plan.proposals):>8} {by_k:>5} {seconds:>6.2f}"
+        )
+
+
+def peer_run(n_peers: int = 5000, capacity: int = 2) -> None:
+    """A peer run: the exact b-matching (HiGHS) beside a greedy pairing and the LP bound
+    on the same candidate pairs."""
+    program, people, enrollments = make_rows(n_peers, 0, format="peer", capacity=capacity)
+    started = time.perf_counter()
+    pool = build_pool(program, (0, 0), enrollments, people, [])
+    inputs = runs.prepare_run(pool, RUN_OPTIONS)
+    prepare = time.perf_counter() - started
+    plan = plan_peers(inputs.model, inputs.options)
+    t = plan.timings
+    score, ok = symmetric_scores(inputs.model)
+    edges = candidate_pairs(score, ok, K)
+    caps = np.full(n_peers, capacity)
+    # Greedy: best pair first while both have a place.
+    left, greedy_total, greedy_pairs = caps.copy(), 0.0, 0
+    for e in np.argsort(-edges.score, kind="stable"):
+        a, b = edges.a[e], edges.b[e]
+        if left[a] > 0 and left[b] > 0:
+            left[a] -= 1
+            left[b] -= 1
+            greedy_total += float(edges.score[e])
+            greedy_pairs += 1
+    started = time.perf_counter()
+    weight = np.rint(edges.score.astype(np.float64) * SCALE) + 1
+    incidence = csr_matrix(
+        (
+            np.ones(2 * len(edges)),
+            (np.r_[edges.a, edges.b], np.r_[np.arange(len(edges)), np.arange(len(edges))]),
+        ),
+        shape=(n_peers, len(edges)),
+    )
+    lp = linprog(-weight, A_ub=incidence, b_ub=caps, bounds=(0, 1), method="highs")
+    lp_seconds = time.perf_counter() - started
+    lp_bound = -lp.fun / SCALE if lp.status == 0 else float("nan")
+    print(
+        f"peer run {n_peers} peers (capacity {capacity}, K {K}): {plan.candidate_edges:,} "
+        f"candidate pairs  prepare {prepare:.2f}s  scoring {t['scoring']:.2f}s  solving "
+        f"{t['solving']:.2f}s  explaining {t['explaining']:.2f}s  = whole "
+        f"{prepare + sum(t.values()):.2f}s"
+    )
+    print(
+        f"{'':15} exact: total {plan.total_score:.2f}, {len(plan.proposals)} pairs; greedy: "
+        f"{greedy_total:.2f}, {greedy_pairs} pairs -> exact/greedy "
+        f"{plan.total_score / greedy_total:.4f}; LP bound {lp_bound:.2f} ({lp_seconds:.2f}s)"
+    )
+
+
+def group_run(n_mentees: int = 20000, n_leaders: int = 4000, size: int = 5) -> None:
+    """A group run: circles of up to `size` with mixed departments, beside greedy."""
+    program, people, enrollments = make_rows(n_mentees, n_leaders, format="group", capacity=size)
+    started = time.perf_counter()
+    pool = build_pool(program, (0, 0), enrollments, people, [])
+    inputs = runs.prepare_run(pool, {**RUN_OPTIONS, "one_mentee_per_department": True})
+    prepare = time.perf_counter() - started
+    plan = plan_cohort(inputs.model, inputs.options)
+    t = plan.timings
+    edges = inputs.model.top_candidates(K)
+    capacity = np.array([p.capacity for p in inputs.model.index.mentors])
+    chosen = greedy(inputs.model.m, capacity, edges)
+    greedy_total = float(edges.score[chosen].astype(np.float64).sum())
+    circles = len({p.mentor for p in plan.proposals})
+    print(
+        f"group run {n_mentees} mentees x {n_leaders} circle leaders (up to {size}, mixed "
+        f"departments): prepare {prepare:.2f}s  scoring {t['scoring']:.2f}s  solving "
+        f"{t['solving']:.2f}s  explaining {t['explaining']:.2f}s  = whole "
+        f"{prepare + sum(t.values()):.2f}s"
+    )
+    print(
+        f"{'':15} {circles} circles, {len(plan.proposals)} members, total "
+        f"{plan.total_score:.2f}; greedy (no department rule) {greedy_total:.2f}, "
+        f"{len(chosen)} members"
+    )
+
+
 def main() -> None:
-    """Run the sizes given on the command line, or the three standard ones."""
+    """Run the sizes given on the command line, or the three standard ones; `--formats`
+    runs the top-K loss table, the peer run and the group run instead."""
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     service = "--service" in sys.argv
+    if "--formats" in sys.argv:
+        top_k_loss()
+        peer_run()
+        group_run()
+        return
     for size in args or ["1000x400", "5000x2000", "20000x8000"]:
         a, b = size.lower().split("x")
         run(int(a), int(b))

@@ -61,10 +61,11 @@ class Participant:
 
 @dataclass(frozen=True)
 class AttributeRule:
-    """Mentor and mentee must have the `same` or a `different` value of an attribute."""
+    """Mentor and mentee must have the `same` or a `different` value of an attribute, or
+    (a list, e.g. a multi-choice answer) `overlap` in at least one value."""
 
     attribute: str
-    rule: str  # same | different
+    rule: str  # same | different | overlap
     weight: float = 1.0
 
 
@@ -101,6 +102,8 @@ class Criteria:
     require_shared_language: bool = False
     max_time_zone_hours: float | None = None
     attribute_rules: tuple[AttributeRule, ...] = ()
+    # Rules on intake answers (`answers.<key>`): each its own criterion, named after it.
+    answer_rules: tuple[AttributeRule, ...] = ()
 
     @classmethod
     def from_program(cls, raw: Mapping[str, Any] | None, format: str = "one_to_one") -> "Criteria":
@@ -122,15 +125,21 @@ class Criteria:
         low, high = _number(gap.get("min_years"), None), _number(gap.get("max_years"), None)
         if format == "reverse" and low is None and high is None:
             low, high = REVERSE_GAP
-        rules = []
+        rules: list[AttributeRule] = []
+        answers: list[AttributeRule] = []
         for item in raw.get("attribute_rules") or []:
             if (
                 isinstance(item, Mapping)
                 and isinstance(item.get("attribute"), str)
-                and item.get("rule") in ("same", "different")
+                and item.get("rule") in ("same", "different", "overlap")
             ):
                 weight = max(0.0, _number(item.get("weight"), 1.0) or 0.0)
-                rules.append(AttributeRule(item["attribute"], item["rule"], weight))
+                parsed = AttributeRule(item["attribute"], item["rule"], weight)
+                if parsed.attribute.startswith("answers."):
+                    answers.append(parsed)
+                    weights[parsed.attribute] = weight
+                elif parsed.rule != "overlap":
+                    rules.append(parsed)
         return cls(
             weights=weights,
             department_rule=rule if rule in ("same", "different", "any") else "any",
@@ -139,11 +148,13 @@ class Criteria:
             require_shared_language=raw.get("require_shared_language") is True,
             max_time_zone_hours=_number(raw.get("max_time_zone_difference_hours"), None),
             attribute_rules=tuple(rules),
+            answer_rules=tuple(answers),
         )
 
     def active(self) -> dict[str, float]:
         """The criteria that take part in the score, with their weight normalized to sum 1."""
-        weights = {name: float(self.weights.get(name, 0.0)) for name in CRITERIA}
+        names = CRITERIA + tuple(r.attribute for r in self.answer_rules)
+        weights = {name: float(self.weights.get(name, 0.0)) for name in names}
         if self.department_rule == "any":
             weights["department"] = 0.0
         if not any(r.weight > 0 for r in self.attribute_rules):
@@ -199,6 +210,20 @@ def category_key(value: Any) -> str | None:
         return None
     text = str(value).strip().casefold()
     return text or None
+
+
+def value_set(value: Any) -> frozenset[str]:
+    """A value as a set of category keys (a list's items; one value; nothing if unknown)."""
+    items = value if isinstance(value, list | tuple | set | frozenset) else [value]
+    return frozenset(k for v in items if (k := category_key(v)) is not None)
+
+
+def overlap_value(a: Any, b: Any) -> float:
+    """1 when two (multi-)values share one, 0 when not, neutral when one is unknown."""
+    left, right = value_set(a), value_set(b)
+    if not left or not right:
+        return NEUTRAL
+    return 1.0 if left & right else 0.0
 
 
 def rule_value(rule: str, a: str | None, b: str | None) -> float:

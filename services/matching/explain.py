@@ -9,6 +9,7 @@ from services.matching.criteria import (
     Criteria,
     Participant,
     category_key,
+    overlap_value,
     rule_value,
     seniority_bounds,
     seniority_gap,
@@ -16,6 +17,7 @@ from services.matching.criteria import (
     skill_cover,
     tz_distance,
     tz_value,
+    value_set,
 )
 
 # --- explanations ---------------------------------------------------------------------
@@ -157,6 +159,23 @@ def explain(criteria: Criteria, mentee: Participant, mentor: Participant) -> Exp
                 notes.append(f"{kind} {rule.attribute} ({mentor.attributes.get(rule.attribute)})")
         values["attributes"] = acc / total if total else 0.0
         reasons["attributes"] = "; ".join(notes) if notes else "attributes not on record"
+
+    for rule in criteria.answer_rules:
+        if rule.attribute not in weights:
+            continue
+        key = rule.attribute.removeprefix("answers.")
+        mine, theirs = mentee.attributes.get(rule.attribute), mentor.attributes.get(rule.attribute)
+        if rule.rule == "overlap":
+            values[rule.attribute] = overlap_value(mine, theirs)
+            shared = sorted(value_set(mine) & value_set(theirs))
+            note = f"both answered {_listing(shared)} to {key}" if shared else f"no shared {key}"
+        else:
+            a, b = category_key(mine), category_key(theirs)
+            values[rule.attribute] = rule_value(rule.rule, a, b)
+            note = f"{'same' if a == b else 'a different'} answer to {key} ({theirs})"
+        if not value_set(mine) or not value_set(theirs):
+            note = f"{key} not answered by both"
+        reasons[rule.attribute] = note
 
     if "previous_mentor" in weights:
         again = mentor.enrollment_id in mentee.previous

@@ -73,6 +73,7 @@ class EnrollmentProjection(Base):
     preferences: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     status: Mapped[str]
     goal_vectors: Mapped[bytes | None] = mapped_column(LargeBinary)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

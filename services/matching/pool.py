@@ -101,6 +101,7 @@ class EnrollmentRecord:
     capacity: int | None
     status: str
     goal_vectors: bytes | None = None
+    answers: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -183,6 +184,8 @@ def participant(
     attributes: dict[str, Any] = {}
     if person is not None:
         attributes = {"division": person.division, "title": person.title, **person.attributes}
+    # Intake answers are criteria too, as `answers.<key>` (see Criteria.attribute_rules).
+    attributes.update({f"answers.{k}": v for k, v in (enrollment.answers or {}).items()})
     return Participant(
         enrollment_id=enrollment.id,
         external_id=enrollment.employee_external_id,
@@ -321,7 +324,7 @@ async def bump_revision(session: AsyncSession, scopes: set[uuid.UUID]) -> None:
 # Columns in `EnrollmentRecord` order; `skills` as text, decoded in bulk.
 _ENROLLMENTS = """
     SELECT id, person_id, employee_external_id, version, role, skills::text, goals, languages,
-           capacity, status, goal_vectors
+           capacity, status, goal_vectors, answers::text
     FROM enrollment
     WHERE org_id = $1 AND program_id = $2 AND status = 'active'
 """
@@ -338,6 +341,7 @@ async def load_enrollments(
     """A program's active enrollments."""
     rows = await (await driver(session)).fetch(_ENROLLMENTS, org_id, program_id)
     skills = _json_values(row[5] for row in rows)
+    answers = _json_values(row[11] for row in rows)
     return [
         EnrollmentRecord(
             id=row[0],
@@ -351,6 +355,7 @@ async def load_enrollments(
             capacity=row[8],
             status=row[9],
             goal_vectors=row[10],
+            answers=answers[k] or {},
         )
         for k, row in enumerate(rows)
     ]

@@ -33,7 +33,7 @@ PROJECTED_FIELDS = (
 )  # fmt: skip
 ENROLLMENT_FIELDS = (
     "program_id", "person_id", "employee_external_id", "version", "role", "languages",
-    "capacity", "preferences", "status",
+    "capacity", "preferences", "status", "answers",
 )  # fmt: skip
 
 

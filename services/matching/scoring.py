@@ -30,16 +30,25 @@ from services.matching.criteria import (
     NEUTRAL,
     SENIORITY_FADE_ABOVE,
     SENIORITY_FADE_BELOW,
+    AttributeRule,
     Bools,
     Criteria,
     Participant,
     category_key,
+    overlap_value,
     seniority_bounds,
     tenure_months,
+    value_set,
 )
 from services.matching.explain import Explanation, explain, skill_targets
 
 # --- the vectorized path --------------------------------------------------------------
+
+
+def _answer_key(value: Any) -> str | None:
+    """An answer as one category (a multi-choice answer: its sorted choices)."""
+    keys = sorted(value_set(value))
+    return "|".join(keys) if keys else None
 
 
 class _Codebook:
@@ -241,6 +250,9 @@ class ScoringModel:
             self._seniority(w["seniority"])
         if "attributes" in w:
             self._attributes(w["attributes"])
+        for rule in self.criteria.answer_rules:
+            if rule.attribute in w:
+                self._answer(rule, w[rule.attribute])
         self._exclusions(excluded)
         self._previous(w.get("previous_mentor", 0.0))
 
@@ -347,6 +359,23 @@ class ScoringModel:
         self.values.append(
             _Table("attributes", codes, (rows * (weight / total)).astype(np.float32))
         )
+
+    def _answer(self, rule: AttributeRule, weight: float) -> None:
+        """One intake-answer rule: a row per distinct mentee answer over the mentors."""
+        theirs = [m.attributes.get(rule.attribute) for m in self.index.mentors]
+        keys = [value_set(p.attributes.get(rule.attribute)) for p in self.mentees]
+        uniques, codes = self._unique(keys)
+        if rule.rule == "overlap":
+            sets = [value_set(v) for v in theirs]
+            rows = np.array(
+                [[overlap_value(list(u), list(s)) for s in sets] for u in uniques], np.float32
+            ).reshape(len(uniques), self.index.n)
+        else:
+            book = _Codebook()
+            mentor_codes = np.array([book.add(_answer_key(v)) for v in theirs], np.int32)
+            mentee_codes = np.array([book.get(_answer_key(list(u))) for u in uniques], np.int32)
+            rows = _category_rows(rule.rule, mentee_codes, mentor_codes)
+        self.values.append(_Table(rule.attribute, codes, (rows * weight).astype(np.float32)))
 
     def _previous(self, weight: float) -> None:
         """Mentors a mentee completed a match with (sparse: a few per mentee at most)."""

@@ -75,6 +75,7 @@ class Program(TimestampedMixin, Base):
     ends_on: Mapped[date | None]
     max_mentees_per_mentor: Mapped[int]
     criteria: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     version: Mapped[int] = mapped_column(default=1)
 
 
@@ -94,6 +95,7 @@ class Enrollment(TimestampedMixin, Base):
     capacity: Mapped[int | None]
     preferences: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     bio: Mapped[str | None]
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     status: Mapped[str] = mapped_column(default="active")
     version: Mapped[int] = mapped_column(default=1)
 

@@ -92,6 +92,43 @@ async def update_program(
     return program
 
 
+MAX_TEXT_ANSWER = 2000
+
+
+def check_answers(questions: list[dict[str, Any]], answers: dict[str, Any]) -> None:
+    """Each answer fits its question (a listed option, options, 1-5, or text) and every
+    required question is answered; else a 422 naming each `answers.<key>`."""
+    asked = {q["key"]: q for q in questions}
+    errors = [FieldError(f"answers.{key}", "the program asks no such question")
+              for key in answers if key not in asked]  # fmt: skip
+    for key, question in asked.items():
+        field = f"answers.{key}"
+        if key not in answers or answers[key] is None:
+            if question.get("required"):
+                errors.append(FieldError(field, "this question must be answered"))
+            continue
+        value, options, kind = answers[key], question.get("options") or [], question["type"]
+        if kind == "single_choice" and value not in options:
+            errors.append(FieldError(field, f"must be one of {options}"))
+        elif kind == "multi_choice" and (
+            not isinstance(value, list)
+            or not value
+            or len(set(map(str, value))) != len(value)
+            or any(v not in options for v in value)
+        ):
+            errors.append(FieldError(field, f"must be a list of distinct choices of {options}"))
+        elif kind == "scale" and (
+            isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5
+        ):
+            errors.append(FieldError(field, "must be a whole number from 1 to 5"))
+        elif kind == "text" and (not isinstance(value, str) or len(value) > MAX_TEXT_ANSWER):
+            errors.append(
+                FieldError(field, f"must be text of at most {MAX_TEXT_ANSWER} characters")
+            )
+    if errors:
+        raise InvalidInput(errors)
+
+
 def _check_role(program: Program, role: str, capacity: int | None) -> None:
     if role == "both" and program.format != "peer":
         raise InvalidInput([FieldError("role", "'both' is only for peer programs")])
@@ -117,6 +154,7 @@ async def enroll(
         message = f"employee {external_id!r} is inactive and cannot enroll"
         raise InvalidInput([FieldError("employee_external_id", message)])
     _check_role(program, data["role"], data.get("capacity"))
+    check_answers(program.questions, data.get("answers") or {})
     if await _active_enrollment(session, program.id, person.id) is not None:
         raise Conflict(f"employee {external_id!r} is already enrolled in program {program_id}")
     if data["role"] in MENTOR_ROLES and data.get("capacity") is None:
@@ -222,6 +260,8 @@ async def update_enrollment(
     if "role" in changed and role in MENTOR_ROLES and enrollment.capacity is None:
         changed.setdefault("capacity", program.max_mentees_per_mentor)
     _check_role(program, role, changed.get("capacity", enrollment.capacity))
+    if "answers" in changed:
+        check_answers(program.questions, changed["answers"])
     if changed.get("status") == "active":
         await _check_can_reactivate(session, org_id, program, enrollment)
     for key, value in changed.items():

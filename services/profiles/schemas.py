@@ -245,8 +245,9 @@ class SeniorityGap(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_years: float | None = Field(default=None, ge=0, le=60)
-    max_years: float | None = Field(default=None, ge=0, le=60)
+    # Negative: the mentor is the junior one (reverse mentoring).
+    min_years: float | None = Field(default=None, ge=-60, le=60)
+    max_years: float | None = Field(default=None, ge=-60, le=60)
 
     @model_validator(mode="after")
     def _ordered(self) -> "SeniorityGap":
@@ -260,13 +261,14 @@ class SeniorityGap(BaseModel):
 
 
 class AttributeRule(BaseModel):
-    """A rule on a custom employee attribute (`attributes.<name>`): mentor and mentee must
-    have the `same` or a `different` value; `weight` scales its share of the score."""
+    """A rule on a custom employee attribute (`attributes.<name>`) or an intake answer
+    (`answers.<key>`): mentor and mentee must have the `same` or a `different` value, or
+    (multi-choice answers) `overlap` in at least one choice; `weight` scales its share."""
 
     model_config = ConfigDict(extra="forbid")
 
     attribute: str = Field(min_length=1, max_length=100)
-    rule: Literal["same", "different"]
+    rule: Literal["same", "different", "overlap"]
     weight: float = Field(default=1.0, ge=0, le=100)
 
 
@@ -281,6 +283,47 @@ class Criteria(BaseModel):
     require_shared_language: bool = False
     max_time_zone_difference_hours: float | None = Field(default=None, ge=0, le=26)
     attribute_rules: list[AttributeRule] = Field(default_factory=list, max_length=20)
+    prefer_previous_mentor: float = Field(
+        default=0, ge=0, le=100, description="Weight favouring a mentor the mentee had before"
+    )
+
+
+QuestionType = Literal["single_choice", "multi_choice", "scale", "text"]
+
+
+class Question(BaseModel):
+    """An intake question a program asks; enrollments answer it in `answers.<key>`.
+    Choice questions list their `options`; a `scale` is answered with 1-5."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    key: str = Field(min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_]*$")
+    prompt: str = Field(min_length=1, max_length=500)
+    type: QuestionType
+    options: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50
+    )
+    required: bool = False
+
+    @model_validator(mode="after")
+    def _options_fit_type(self) -> "Question":
+        choice = self.type in ("single_choice", "multi_choice")
+        if choice and len(self.options) < 2:
+            raise ValueError("a choice question needs at least two options")
+        if not choice and self.options:
+            raise ValueError(f"a {self.type} question has no options")
+        if len(set(self.options)) != len(self.options):
+            raise ValueError("options must be distinct")
+        return self
+
+
+def _unique_keys(questions: list[Question] | None) -> list[Question] | None:
+    if questions is not None and len({q.key for q in questions}) != len(questions):
+        raise ValueError("question keys must be distinct")
+    return questions
+
+
+Questions = Annotated[list[Question], Field(max_length=30), AfterValidator(_unique_keys)]
 
 
 class ProgramIn(BaseModel):
@@ -296,6 +339,7 @@ class ProgramIn(BaseModel):
     ends_on: IsoDate | None = None
     max_mentees_per_mentor: int = Field(default=1, ge=1, le=100)
     criteria: Criteria = Field(default_factory=Criteria)
+    questions: Questions = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> "ProgramIn":
@@ -317,6 +361,7 @@ class ProgramPatch(BaseModel):
     ends_on: IsoDate | None = None
     max_mentees_per_mentor: Annotated[int, Field(ge=1, le=100)] | SkipJsonSchema[None] = None
     criteria: Criteria | SkipJsonSchema[None] = None
+    questions: Questions | SkipJsonSchema[None] = None
 
 
 class ProgramOut(BaseModel):
@@ -333,6 +378,7 @@ class ProgramOut(BaseModel):
     ends_on: date | None
     max_mentees_per_mentor: int
     criteria: dict[str, Any]
+    questions: list[dict[str, Any]] = Field(default_factory=list)
     version: int
     created_at: datetime
     updated_at: datetime
@@ -370,6 +416,8 @@ def _bounded_preferences(value: dict[str, Any] | None) -> dict[str, Any] | None:
 Skills = Annotated[list[SkillIn], Field(max_length=50), AfterValidator(_unique_skills)]
 Goals = Annotated[list[Annotated[str, Field(min_length=1, max_length=500)]], Field(max_length=20)]
 Preferences = Annotated[dict[str, Any], AfterValidator(_bounded_preferences)]
+# Checked against the program's questions by the use case (422 naming `answers.<key>`).
+Answers = Annotated[dict[str, Any], AfterValidator(_bounded_preferences)]
 
 
 class EnrollmentIn(BaseModel):
@@ -385,6 +433,7 @@ class EnrollmentIn(BaseModel):
     capacity: int | None = Field(default=None, ge=0, le=100)
     preferences: Preferences = Field(default_factory=dict)
     bio: str | None = Field(default=None, max_length=5000)
+    answers: Answers = Field(default_factory=dict, description="Answers to the program's questions")
 
 
 class EnrollmentPatch(BaseModel):
@@ -399,6 +448,7 @@ class EnrollmentPatch(BaseModel):
     capacity: int | None = Field(default=None, ge=0, le=100)
     preferences: Preferences | SkipJsonSchema[None] = None
     bio: str | None = Field(default=None, max_length=5000)
+    answers: Answers | SkipJsonSchema[None] = None
     status: EnrollmentStatus | SkipJsonSchema[None] = None
 
 
@@ -418,6 +468,7 @@ class EnrollmentOut(BaseModel):
     capacity: int | None
     preferences: dict[str, Any]
     bio: str | None
+    answers: dict[str, Any] = Field(default_factory=dict)
     status: EnrollmentStatus
     version: int
     created_at: datetime

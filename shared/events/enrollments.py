@@ -33,6 +33,8 @@ class EnrollmentState(EventData):
     capacity: int | None = None
     preferences: dict[str, Any] = Field(default_factory=dict)
     bio: str | None = None
+    # Answers to the program's intake questions, by question key.
+    answers: dict[str, Any] = Field(default_factory=dict)
     status: str = "active"  # active | withdrawn
 
     def aggregate_id(self) -> str:

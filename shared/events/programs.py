@@ -23,6 +23,8 @@ class ProgramState(EventData):
     ends_on: date | None = None
     max_mentees_per_mentor: int = 1
     criteria: dict[str, Any] = Field(default_factory=dict)
+    # Intake questions (`[{"key", "prompt", "type", "options", "required"}]`).
+    questions: list[dict[str, Any]] = Field(default_factory=list)
 
     def aggregate_id(self) -> str:
         return str(self.program_id)

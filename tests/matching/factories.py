@@ -98,7 +98,11 @@ def random_people(seed: int, mentees: int, mentors: int) -> tuple[list[Participa
             department=rng.choice([None, "Sales", "Engineering", "Data"]),
             seniority=rng.choice([None, rng.uniform(0, 20)]),
             managers=frozenset(rng.sample([f"M{k}" for k in range(mentors)], rng.randint(0, 2))),
-            attributes={"location": rng.choice(["Berlin", "Paris", None])},
+            attributes={
+                "location": rng.choice(["Berlin", "Paris", None]),
+                "answers.industry": rng.choice(["Retail", "Banking", None]),
+                "answers.topics": rng.sample(["ai", "cloud", "sales", "hiring"], rng.randint(0, 2)),
+            },
             capacity=rng.randint(0, 2) if mentor else 0,
         )
 

@@ -116,7 +116,29 @@ FULL = {
 }
 
 
-@pytest.mark.parametrize("raw", [{}, FULL, {**FULL, "require_shared_language": True}])
+ANSWERS = {
+    **FULL,
+    "attribute_rules": [
+        {"attribute": "location", "rule": "different", "weight": 2},
+        {"attribute": "answers.industry", "rule": "same", "weight": 1},
+        {"attribute": "answers.topics", "rule": "overlap", "weight": 3},
+    ],
+}
+
+
+def test_intake_answers_are_criteria_of_their_own() -> None:
+    criteria = Criteria.from_program(ANSWERS)
+    assert {"answers.industry", "answers.topics", "attributes"} <= set(criteria.active())
+    mentee = person("E", attributes={"answers.industry": "Retail", "answers.topics": ["ai"]})
+    mentor = person("M", attributes={"answers.industry": "retail", "answers.topics": ["ai", "x"]})
+    found = explain(criteria, mentee, mentor)
+    lines = {c.criterion: c.value for c in found.breakdown}
+    assert lines["answers.industry"] == 1.0 and lines["answers.topics"] == 1.0
+    assert "both answered ai to topics" in found.reasons
+    assert "same answer to industry (retail)" in found.reasons
+
+
+@pytest.mark.parametrize("raw", [{}, FULL, {**FULL, "require_shared_language": True}, ANSWERS])
 def test_vectorized_scores_equal_the_explained_ones(raw: dict[str, Any]) -> None:
     criteria = Criteria.from_program(raw)
     mentees, mentors = random_people(1, 40, 25)
