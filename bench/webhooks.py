@@ -13,6 +13,7 @@ to the same receiver (what the receiver and an HTTP client alone sustain).
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import statistics
 import tempfile
@@ -38,9 +39,6 @@ BENCH_ENV = {
     "MENTORBUS_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
     "MENTORBUS_WEBHOOK_ALLOW_HTTP": "true",
 }
-
-
-EXTERNAL_IDS: dict[str, str] = {}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -144,7 +142,6 @@ async def commit_events(
             await asyncio.sleep(delay)
         await profiles.execute(insert, *row)
         committed[str(row[0])] = time.time()
-    EXTERNAL_IDS.update({str(e.id): f"B-{i}" for i, e in enumerate(envelopes)})
     return committed
 
 
@@ -172,21 +169,6 @@ async def stage_split(stack: Stack, committed: dict[str, float]) -> tuple[float,
     to_row = [float(r["created"]) - committed[r["id"]] for r in rows]
     to_post = [float(r["delivered"]) - float(r["created"]) for r in rows if r["delivered"]]
     return statistics.median(to_row), statistics.median(to_post)
-
-
-async def matching_projection(stack: Stack, org: str, committed: dict[str, float]) -> list[float]:
-    """Baseline: commit -> matching's consumer projected the same people (its handler)."""
-    matching = await asyncpg.connect(asyncpg_dsn(stack.database_url("matching")))
-    try:
-        rows = await matching.fetch(
-            "SELECT external_id, extract(epoch FROM updated_at) AS at FROM person"
-            " WHERE org_id = $1",
-            uuid.UUID(org),
-        )
-    finally:
-        await matching.close()
-    at = {r["external_id"]: float(r["at"]) for r in rows}
-    return [at[x] - t for x, t in committed.items() if x in at]
 
 
 async def direct_posts(url: str, count: int, concurrency: int = 64) -> float:
@@ -231,10 +213,6 @@ async def run(stack: Stack, broker: Broker, args: argparse.Namespace) -> None:
         await wait_for(watcher.arrived, set(steady), 10)
         latencies = [receiver.arrived[i] - t for i, t in steady.items() if i in receiver.arrived]
         stages = await stage_split(stack, steady)
-        await asyncio.sleep(2)
-        projected = await matching_projection(
-            stack, org["id"], {EXTERNAL_IDS[i]: t for i, t in steady.items()}
-        )
         base = [watcher.arrived[i] - t for i, t in steady.items() if i in watcher.arrived]
 
         started = time.perf_counter()
@@ -248,6 +226,8 @@ async def run(stack: Stack, broker: Broker, args: argparse.Namespace) -> None:
         await profiles.close()
         await receiver.stop()
 
+    load = os.getloadavg()[0]
+    print(f"machine load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores")
     print(f"steady {args.rate:.0f} events/s for {args.seconds:.0f} s, commit -> delivery "
           f"({len(latencies)}/{len(steady)} delivered):")  # fmt: skip
     print(f"  p50 {ms(statistics.median(latencies))}   p99 {ms(percentile(latencies, 0.99))}"
@@ -256,8 +236,6 @@ async def run(stack: Stack, broker: Broker, args: argparse.Namespace) -> None:
           f"delivery row -> delivered (worker): p50 {ms(stages[1])}")  # fmt: skip
     print("baseline: the same events, commit -> a plain Kafka consumer of the topic:")
     print(f"  p50 {ms(statistics.median(base))}   p99 {ms(percentile(base, 0.99))}")
-    print("baseline: the same events, commit -> matching's consumer projected them:")
-    print(f"  p50 {ms(statistics.median(projected))}   p99 {ms(percentile(projected, 0.99))}")
     print(f"burst of {args.burst} events committed at once: {delivered} delivered in "
           f"{elapsed:.1f} s = {delivered / elapsed:,.0f} deliveries/s")  # fmt: skip
     print(f"baseline: direct POSTs to the same receiver (64 at once): {direct:,.0f} posts/s")

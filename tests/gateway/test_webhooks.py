@@ -441,3 +441,43 @@ async def test_asyncapi_document_is_valid_and_complete(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid" in result.stdout
     assert " error " not in result.stdout
+
+
+async def test_redirects_are_not_followed(receiver: Receiver) -> None:
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(receiver.url("target"))
+
+    port = free_port()
+    app = web.Application()
+    app.router.add_post("/moved", redirect)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    settings = WebhookSettings(allow_private_targets=True, allow_http=True)
+    item = Claimed(
+        delivery_id=uuid.uuid4(),
+        webhook_id=uuid.uuid4(),
+        event_id=uuid.uuid4(),
+        url=f"http://127.0.0.1:{port}/moved",
+        payload="{}",
+        secrets=["whsec_" + "A" * 32],
+    )
+    http = open_http_session(settings)
+    try:
+        outcome = await post_signed(http, item, settings.max_response_bytes)
+    finally:
+        await http.close()
+        await runner.cleanup()
+    assert outcome.status_code == 302
+    assert not outcome.succeeded  # a redirect is a failed attempt, retried later
+    assert receiver.got("target", None) == []
+
+
+def test_production_needs_a_real_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MENTORBUS_ENVIRONMENT", "production")
+    with pytest.raises(ValueError, match="MENTORBUS_WEBHOOK_SECRET_KEY"):
+        WebhookSettings()
+    monkeypatch.setenv(
+        "MENTORBUS_WEBHOOK_SECRET_KEY", "dGhpcy1pcy1hLXJlYWwta2V5LWZvci10ZXN0aW5nISE="
+    )
+    assert WebhookSettings().environment == "production"

@@ -41,7 +41,7 @@ CREATE TABLE webhook_delivery (
     created_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (webhook_id, event_id)
 );
-CREATE INDEX ix_webhook_delivery_due ON webhook_delivery (next_attempt_at)
+CREATE INDEX ix_webhook_delivery_due ON webhook_delivery (next_attempt_at, seq)
     WHERE status = 'pending';
 CREATE INDEX ix_webhook_delivery_aggregate ON webhook_delivery (webhook_id, aggregate_key, seq)
     WHERE status = 'pending';

@@ -292,15 +292,26 @@ async def claim_due(
     """Lease up to `limit` due deliveries. SKIP LOCKED lets replicas claim side by side,
     never the same row; a pending earlier delivery of the same aggregate to the same
     webhook holds a later one back, so one aggregate's events arrive in order."""
+    # The planner underestimates how many rows are due and sorts them all (O(pending) per
+    # claim: 0.4 s at 20k pending); without a sort it walks the (next_attempt_at, seq)
+    # index and stops at `limit` (under 1 ms). SET LOCAL ends with this transaction.
+    await session.execute(text("SET LOCAL enable_sort = off"))
     rows = (await session.execute(_CLAIM, {"limit": limit, "lease": lease_seconds})).all()
     now = utcnow()
+    opened: dict[bytes, str] = {}  # a claim is mostly one webhook's rows: decrypt once
+
+    def open_secret(sealed: bytes) -> str:
+        if sealed not in opened:
+            opened[sealed] = box.open(sealed)
+        return opened[sealed]
+
     claimed = []
     for row in rows:
-        secrets = [box.open(row.secret_encrypted)]
+        secrets = [open_secret(row.secret_encrypted)]
         if row.previous_secret_encrypted is not None and (
             row.previous_secret_expires_at is None or row.previous_secret_expires_at > now
         ):
-            secrets.append(box.open(row.previous_secret_encrypted))
+            secrets.append(open_secret(row.previous_secret_encrypted))
         claimed.append(Claimed(row.id, row.webhook_id, row.event_id, row.url, row.payload, secrets))
     return claimed
 
