@@ -320,6 +320,39 @@ async def _view(session: AsyncSession, assigned: MatchTrack, today: date) -> dic
     }
 
 
+async def move_match_track(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    match_id: uuid.UUID,
+    track_id: uuid.UUID | None,
+    version: int | None,
+    today: date,
+) -> dict[str, Any]:
+    """Move a match to another track of its program, or another version of its track
+    (default: the track's current version)."""
+    match = await visible_match(session, Caller(org_id, False, ("*",)), match_id)
+    assigned = await _match_track(session, match)
+    track = await get_track(session, org_id, track_id or assigned.track_id)
+    if track.program_id != match.program_id:
+        raise NotFound(f"track {track.id} is not a track of this match's program")
+    target = version or track.version
+    if await session.get(TrackVersion, (track.id, target)) is None:
+        raise NotFound(f"track {track.id} has no version {target}")
+    if (assigned.track_id, assigned.version) != (track.id, target):
+        assigned.track_id, assigned.version = track.id, target
+        assigned.completed_at = None
+        event = TrackAssignedV1(
+            match_id=match_id, program_id=match.program_id, track_id=track.id, version=target
+        )
+        add_event(session, event, source=SOURCE, orgid=org_id)
+        await session.flush()
+    view = await _view(session, assigned, today)
+    if view["steps"] and all(s["status"] == "done" for s in view["steps"]):
+        assigned.completed_at = max(s["completed_at"] for s in view["steps"])
+        view["completed_at"] = assigned.completed_at
+    return view
+
+
 def _step_view(
     module: str,
     step: dict[str, Any],
