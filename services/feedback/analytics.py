@@ -2,11 +2,11 @@
 satisfaction (by month, with NPS) and goals, each figure with the counts it comes from.
 No HTTP and no Kafka here.
 
-Every figure is a query over indexed tables that are themselves exact under redelivery and
+Every figure is a query over tables that are themselves exact under redelivery and
 reordering (version-guarded projections, one row per session occurrence, one answer per
-request), so the figures are too. The window `[start, end)` applies to when things
-happened: enrollments and matches that overlap it, sessions held in it, answers given in
-it, goals set in it.
+request, and the daily rollups kept from them: see migration 0004), so the figures are
+too. The window is whole UTC days and applies to when things happened: enrollments and
+matches that overlap it, sessions held in it, answers given in it, goals set in it.
 """
 
 import csv
@@ -14,7 +14,7 @@ import io
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -66,26 +66,32 @@ _PARTICIPATION = text(
     """
     WITH enrolled AS (
         SELECT id, role, created_at FROM enrollment
-        WHERE program_id = :program AND org_id = :org
+        WHERE program_id = :program
           AND (created_at IS NULL OR created_at < :end)
           AND (withdrawn_at IS NULL OR withdrawn_at >= :start)
-    ), mentee AS (
-        SELECT e.id, e.created_at,
-               (SELECT min(m.activated_at) FROM match m
-                WHERE m.program_id = :program AND m.activated_at < :end
-                  AND (m.mentee_enrollment_id = e.id
-                       OR (e.role = 'both' AND m.mentor_enrollment_id = e.id))) AS matched_at
-        FROM enrolled e WHERE e.role IN ('mentee', 'both')
+    ), first_match AS (
+        -- An enrollment's first match to become active, on either side (peers are both).
+        SELECT enrollment_id, min(activated_at) AS matched_at FROM (
+            SELECT mentee_enrollment_id AS enrollment_id, activated_at FROM match
+            WHERE program_id = :program AND activated_at < :end
+            UNION ALL
+            SELECT mentor_enrollment_id, activated_at FROM match
+            WHERE program_id = :program AND activated_at < :end
+        ) sides GROUP BY enrollment_id
     )
+    -- One pass over the enrollments (a peer, role both, counts as mentor and as mentee).
     SELECT
-        (SELECT count(*) FROM enrolled WHERE role IN ('mentor', 'both')) AS mentors,
-        (SELECT count(*) FROM mentee) AS mentees,
-        (SELECT count(*) FROM mentee WHERE matched_at IS NOT NULL) AS matched,
-        (SELECT percentile_cont(0.5) WITHIN GROUP (
-             ORDER BY extract(epoch FROM matched_at - created_at) / 86400)
-         FROM mentee WHERE matched_at IS NOT NULL AND created_at IS NOT NULL) AS median_days,
-        (SELECT count(*) FROM mentee WHERE matched_at IS NOT NULL AND created_at IS NOT NULL)
+        count(*) FILTER (WHERE e.role IN ('mentor', 'both')) AS mentors,
+        count(*) FILTER (WHERE e.role IN ('mentee', 'both')) AS mentees,
+        count(*) FILTER (WHERE e.role IN ('mentee', 'both') AND f.matched_at IS NOT NULL)
+            AS matched,
+        percentile_cont(0.5) WITHIN GROUP (
+            ORDER BY extract(epoch FROM f.matched_at - e.created_at) / 86400)
+            FILTER (WHERE e.role IN ('mentee', 'both') AND e.created_at IS NOT NULL)
+            AS median_days,
+        count(f.matched_at - e.created_at) FILTER (WHERE e.role IN ('mentee', 'both'))
             AS timed
+    FROM enrolled e LEFT JOIN first_match f ON f.enrollment_id = e.id
     """
 )
 
@@ -93,27 +99,24 @@ _ENGAGEMENT = text(
     """
     SELECT
         (SELECT count(*) FROM match
-         WHERE program_id = :program AND org_id = :org AND activated_at < :end
+         WHERE program_id = :program AND activated_at < :end
            AND (ended_at IS NULL OR ended_at >= :start)) AS matches,
-        count(*) FILTER (WHERE status = 'completed') AS completed,
-        count(*) FILTER (WHERE status = 'no_show') AS no_show,
-        count(*) FILTER (WHERE status = 'cancelled') AS cancelled
-    FROM session_occurrence
-    WHERE program_id = :program AND held_at >= :start AND held_at < :end AND org_id = :org
+        coalesce(sum(occurrences) FILTER (WHERE status = 'completed'), 0) AS completed,
+        coalesce(sum(occurrences) FILTER (WHERE status = 'no_show'), 0) AS no_show,
+        coalesce(sum(occurrences) FILTER (WHERE status = 'cancelled'), 0) AS cancelled
+    FROM session_daily
+    WHERE program_id = :program AND day >= :start_day AND day < :end_day
     """
 )
 
 _SATISFACTION = text(
     """
-    SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month,
-           coalesce(role, '') AS role,
-           count(*) AS ratings, sum(rating) AS rating_sum,
-           count(*) FILTER (WHERE nps >= 9) AS promoters,
-           count(*) FILTER (WHERE nps BETWEEN 7 AND 8) AS passives,
-           count(*) FILTER (WHERE nps <= 6) AS detractors
-    FROM feedback
-    WHERE program_id = :program AND created_at >= :start AND created_at < :end
-      AND org_id = :org
+    SELECT to_char(day, 'YYYY-MM') AS month, role,
+           sum(ratings) AS ratings, sum(rating_sum) AS rating_sum,
+           sum(promoters) AS promoters, sum(passives) AS passives,
+           sum(detractors) AS detractors
+    FROM feedback_daily
+    WHERE program_id = :program AND day >= :start_day AND day < :end_day
     GROUP BY 1, 2 ORDER BY 1, 2
     """
 )
@@ -123,24 +126,23 @@ _GOALS = text(
     SELECT count(*) AS set, count(*) FILTER (WHERE status = 'completed') AS completed
     FROM goal
     WHERE program_id = :program AND created_at >= :start AND created_at < :end
-      AND org_id = :org
     """
 )
 
 
 async def program_analytics(
-    session: AsyncSession,
-    org_id: uuid.UUID,
-    program_id: uuid.UUID,
-    start: datetime | None,
-    end: datetime | None,
+    session: AsyncSession, program_id: uuid.UUID, first_day: date | None, last_day: date | None
 ) -> dict[str, Any]:
-    """Every figure of a program in `[start, end)` (open-ended when None)."""
+    """Every figure of a program from `first_day` to `last_day`, both included (UTC days;
+    open-ended when None). The caller has checked the program is the caller's."""
+    start_day = first_day or EARLIEST.date()
+    end_day = last_day + timedelta(days=1) if last_day else LATEST.date()
     params = {
-        "org": org_id,
         "program": program_id,
-        "start": start or EARLIEST,
-        "end": end or LATEST,
+        "start_day": start_day,
+        "end_day": end_day,
+        "start": datetime.combine(start_day, time(), UTC),
+        "end": datetime.combine(end_day, time(), UTC),
     }
     p = (await session.execute(_PARTICIPATION, params)).one()
     e = (await session.execute(_ENGAGEMENT, params)).one()
@@ -148,8 +150,8 @@ async def program_analytics(
     g = (await session.execute(_GOALS, params)).one()
     return {
         "program_id": str(program_id),
-        "from": start.isoformat() if start else None,
-        "to": end.isoformat() if end else None,
+        "from": first_day.isoformat() if first_day else None,
+        "to": last_day.isoformat() if last_day else None,
         "participation": {
             "mentors": {"count": p.mentors},
             "mentees": {"count": p.mentees},

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.feedback import rollups
 from services.feedback.models import Feedback, FeedbackRequest
 from shared.db import utcnow
 from shared.errors import Conflict, FieldError, InvalidInput, NotFound
@@ -86,6 +87,9 @@ async def submit(
     request.status = "answered"
     request.answered_at = now
     await session.flush()
+    await rollups.count_answer(
+        session, feedback.program_id, feedback.match_id, now, feedback.role, rating, nps
+    )
     add_event(
         session, _state(FeedbackSubmittedV1, feedback, request), source=SOURCE, orgid=request.org_id
     )
@@ -124,8 +128,13 @@ async def edit(
     changed = {k: v for k, v in changes.items() if getattr(feedback, k) != v}
     if not changed:
         return feedback
+    before = (feedback.rating, feedback.nps)
     for key, value in changed.items():
         setattr(feedback, key, value)
+    if before != (feedback.rating, feedback.nps):  # move the answer's figures in its day
+        where = (feedback.program_id, feedback.match_id, feedback.created_at, feedback.role)
+        await rollups.count_answer(session, *where, *before, sign=-1)
+        await rollups.count_answer(session, *where, feedback.rating, feedback.nps)
     feedback.version += 1
     feedback.updated_at = now
     await session.flush()

@@ -3,7 +3,7 @@ goals, at-risk matches and program analytics. Thin: they parse, call the domain,
 answer."""
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -280,12 +280,10 @@ async def get_at_risk(
     a low check-in, low feedback, ...). Admin only."""
     await existing_program(session, org_id, program_id)
     after = decode_cursor(cursor)
-    flagged = sorted(
-        await risk.at_risk(session, org_id, program_id, settings, utcnow()),
-        key=lambda r: str(r.match.id),
-    )
+    flagged = await risk.at_risk(session, org_id, program_id, settings, utcnow())
     if after is not None:
-        flagged = [r for r in flagged if str(r.match.id) > str(after.get("match_id"))]
+        last = _cursor_id(after.get("match_id"))
+        flagged = [r for r in flagged if r.match.id > last]
     return page_of(
         flagged[: limit + 1],
         limit,
@@ -299,22 +297,18 @@ async def get_at_risk(
     )
 
 
-def _instant(value: str | None, field: str, *, end: bool) -> datetime | None:
-    """A date (the whole day: `to` includes it) or an RFC 3339 instant."""
-    if value is None:
-        return None
+def _cursor_id(value: object) -> uuid.UUID:
     try:
-        day = date.fromisoformat(value)
+        return uuid.UUID(str(value))
     except ValueError:
-        pass
-    else:
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        return start + timedelta(days=1) if end else start
+        raise InvalidInput([FieldError("cursor", "not a valid cursor")]) from None
+
+
+def _day(value: str | None, field: str) -> date | None:
     try:
-        instant = datetime.fromisoformat(value)
+        return date.fromisoformat(value) if value is not None else None
     except ValueError:
-        raise InvalidInput([FieldError(field, "expected a date or an RFC 3339 instant")]) from None
-    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+        raise InvalidInput([FieldError(field, "expected a date (YYYY-MM-DD)")]) from None
 
 
 @router.get(
@@ -326,17 +320,17 @@ async def get_analytics(
     org_id: OrgAdminId,
     session: SessionDep,
     request: Request,
-    from_: Annotated[str | None, Query(alias="from", description="date or instant")] = None,
-    to: Annotated[str | None, Query(description="date (inclusive) or instant")] = None,
+    from_: Annotated[str | None, Query(alias="from", description="first day (UTC)")] = None,
+    to: Annotated[str | None, Query(description="last day (UTC), included")] = None,
 ) -> Response:
     """Participation, engagement, satisfaction (by month, with NPS) and goals of a
     program, each figure with its counts; `Accept: text/csv` gives the same figures as CSV.
     Admin only."""
-    start, end = _instant(from_, "from", end=False), _instant(to, "to", end=True)
-    if start is not None and end is not None and start >= end:
-        raise InvalidInput([FieldError("to", "must be after from")])
+    first, last = _day(from_, "from"), _day(to, "to")
+    if first is not None and last is not None and first > last:
+        raise InvalidInput([FieldError("to", "must not be before from")])
     await existing_program(session, org_id, program_id)
-    figures = await analytics.program_analytics(session, org_id, program_id, start, end)
+    figures = await analytics.program_analytics(session, program_id, first, last)
     if "text/csv" in request.headers.get("accept", ""):
         return Response(analytics.as_csv(figures), media_type="text/csv; charset=utf-8")
     return Response(analytics.json_bytes(figures), media_type="application/json")

@@ -14,33 +14,35 @@ from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.feedback import rollups
 from services.feedback.models import FeedbackRequest, MatchProjection, SessionProjection
 from shared.db import upsert_newer, utcnow
 from shared.events.matches import MatchState
 from shared.events.sessions import SessionState
 from shared.pagination import CreatedAfter
 
-_RECORD_OUTCOME = text(
+_OCCURRENCE_KEY = """
+    session_id = :session_id
+    AND COALESCE(occurrence_starts_at, '-infinity'::timestamptz)
+        = COALESCE(CAST(:occurrence_starts_at AS timestamptz), '-infinity'::timestamptz)
+"""
+_CURRENT_OUTCOME = text(
+    "SELECT program_id, held_at, status, version FROM session_occurrence WHERE "
+    + _OCCURRENCE_KEY
+    + " FOR UPDATE"
+)
+_INSERT_OUTCOME = text(
     """
     INSERT INTO session_occurrence
         (org_id, session_id, occurrence_starts_at, program_id, match_id, group_id, held_at,
          status, version)
     VALUES (:org_id, :session_id, :occurrence_starts_at, :program_id, :match_id, :group_id,
             :held_at, :status, :version)
-    ON CONFLICT (session_id, COALESCE(occurrence_starts_at, '-infinity'::timestamptz))
-    DO UPDATE SET status = excluded.status, version = excluded.version,
-                  program_id = COALESCE(excluded.program_id, session_occurrence.program_id),
-                  held_at = excluded.held_at
-    WHERE session_occurrence.version < excluded.version
     """
 )
-_OUTCOME_NOW = text(
-    """
-    SELECT status FROM session_occurrence
-    WHERE session_id = :session_id
-      AND COALESCE(occurrence_starts_at, '-infinity'::timestamptz)
-          = COALESCE(CAST(:occurrence_starts_at AS timestamptz), '-infinity'::timestamptz)
-    """
+_UPDATE_OUTCOME = text(
+    "UPDATE session_occurrence SET status = :status, version = :version, held_at = :held_at,"
+    " program_id = COALESCE(:program_id, program_id) WHERE " + _OCCURRENCE_KEY
 )
 
 
@@ -83,21 +85,32 @@ async def apply_session(
         "session_id": state.session_id,
         "occurrence_starts_at": state.occurrence_starts_at,
     }
-    await session.execute(
-        _RECORD_OUTCOME,
-        {
-            **occurrence,
-            "org_id": org_id,
-            "program_id": program_id,
-            "match_id": state.match_id,
-            "group_id": state.group_id,
-            "held_at": state.occurrence_starts_at or state.starts_at,
-            "status": outcome,
-            "version": state.version,
-        },
-    )
+    held_at = state.occurrence_starts_at or state.starts_at
+    values = {
+        **occurrence,
+        "org_id": org_id,
+        "program_id": program_id,
+        "match_id": state.match_id,
+        "group_id": state.group_id,
+        "held_at": held_at,
+        "status": outcome,
+        "version": state.version,
+    }
+    # The consumer handles one session's events in order on one partition, and this row
+    # lock holds off anyone else: read the old outcome, then move its count.
+    old = (await session.execute(_CURRENT_OUTCOME, occurrence)).first()
+    if old is None:
+        await session.execute(_INSERT_OUTCOME, values)
+    elif old.version < state.version:
+        await session.execute(_UPDATE_OUTCOME, values)
+        await rollups.count_occurrence(session, old.program_id, old.held_at, old.status, -1)
+    else:
+        outcome = old.status  # an older or repeated event: nothing moves
+    if old is None or old.version < state.version:
+        counted_in = program_id or (old.program_id if old else None)
+        await rollups.count_occurrence(session, counted_in, held_at, outcome)
     # A completion that a newer cancellation overtook asks nobody.
-    if (await session.execute(_OUTCOME_NOW, occurrence)).scalar_one() != "completed":
+    if outcome != "completed":
         return
     await _ask(
         session,

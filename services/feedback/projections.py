@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, case, func, select
+from sqlalchemy import Table, case, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -175,19 +175,3 @@ async def existing_program(
     if program is None:
         raise NotFound(f"program {program_id} not found")
     return program
-
-
-async def matches_of_program(
-    session: AsyncSession, org_id: uuid.UUID, program_id: uuid.UUID, statuses: Sequence[str]
-) -> list[MatchProjection]:
-    """The program's matches in these statuses, oldest first."""
-    query = (
-        select(MatchProjection)
-        .where(
-            MatchProjection.org_id == org_id,
-            MatchProjection.program_id == program_id,
-            MatchProjection.status.in_(statuses),
-        )
-        .order_by(MatchProjection.created_at, MatchProjection.id)
-    )
-    return list((await session.scalars(query)).all())

@@ -10,13 +10,24 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.models import MatchProjection
-from services.feedback.projections import matches_of_program
 from services.feedback.settings import FeedbackSettings
+
+
+class ActiveMatch(NamedTuple):
+    """What the rules and the answer need of an active match (plain rows: a program may
+    have ten thousand, and ORM objects for each cost more than every rule together)."""
+
+    id: uuid.UUID
+    group_id: uuid.UUID | None
+    activated_at: datetime | None
+    mentee_external_id: str | None
+    mentor_external_id: str | None
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,7 @@ class RiskContext:
     program_id: uuid.UUID
     now: datetime
     settings: FeedbackSettings
-    matches: list[MatchProjection] = field(default_factory=list)
+    matches: list[ActiveMatch] = field(default_factory=list)
 
     @property
     def match_ids(self) -> list[uuid.UUID]:
@@ -58,7 +69,7 @@ def risk_rule(rule: RiskRule) -> RiskRule:
 class AtRisk:
     """A match and every reason it is at risk."""
 
-    match: MatchProjection
+    match: ActiveMatch
     reasons: list[Reason]
 
 
@@ -69,8 +80,23 @@ async def at_risk(
     settings: FeedbackSettings,
     now: datetime,
 ) -> list[AtRisk]:
-    """The program's active matches that at least one rule flags, oldest match first."""
-    matches = await matches_of_program(session, org_id, program_id, ["active"])
+    """The program's active matches that at least one rule flags, by match id."""
+    query = (
+        select(
+            MatchProjection.id,
+            MatchProjection.group_id,
+            MatchProjection.activated_at,
+            MatchProjection.mentee_external_id,
+            MatchProjection.mentor_external_id,
+        )
+        .where(
+            MatchProjection.org_id == org_id,
+            MatchProjection.program_id == program_id,
+            MatchProjection.status == "active",
+        )
+        .order_by(MatchProjection.id)
+    )
+    matches = [ActiveMatch(*row) for row in await session.execute(query)]
     context = RiskContext(org_id, program_id, now, settings, matches)
     found: dict[uuid.UUID, list[Reason]] = {}
     if matches:
@@ -80,14 +106,18 @@ async def at_risk(
     return [AtRisk(m, found[m.id]) for m in matches if m.id in found]
 
 
+# Two index lookups per match (its own sessions; its circle's), only for matches active
+# long enough to judge.
 _LAST_SESSION = text(
     """
-    SELECT m.id, m.activated_at,
-           (SELECT max(o.held_at) FROM session_occurrence o
-            WHERE o.status = 'completed' AND o.held_at <= :now
-              AND (o.match_id = m.id OR (m.group_id IS NOT NULL AND o.group_id = m.group_id))
-           ) AS last_held_at
-    FROM match m WHERE m.id = ANY(:ids)
+    SELECT m.id, m.activated_at, greatest(
+        (SELECT max(o.held_at) FROM session_occurrence o
+         WHERE o.match_id = m.id AND o.status = 'completed' AND o.held_at <= :now),
+        (SELECT max(o.held_at) FROM session_occurrence o
+         WHERE m.group_id IS NOT NULL AND o.group_id = m.group_id
+           AND o.status = 'completed' AND o.held_at <= :now)
+    ) AS last_held_at
+    FROM match m WHERE m.id = ANY(:ids) AND m.activated_at <= :cutoff
     """
 )
 
@@ -97,11 +127,11 @@ async def no_recent_session(session: AsyncSession, context: RiskContext) -> dict
     """No completed session in the last N days (default 30), for a match active that long."""
     days = context.settings.at_risk_no_session_days
     cutoff = context.now - timedelta(days=days)
-    rows = await session.execute(_LAST_SESSION, {"ids": context.match_ids, "now": context.now})
+    rows = await session.execute(
+        _LAST_SESSION, {"ids": context.match_ids, "now": context.now, "cutoff": cutoff}
+    )
     flagged = {}
-    for match_id, activated_at, last_held_at in rows:
-        if activated_at is None or activated_at > cutoff:
-            continue  # not active long enough to judge
+    for match_id, _, last_held_at in rows:
         if last_held_at is None or last_held_at < cutoff:
             since = f"since {last_held_at:%Y-%m-%d}" if last_held_at else "ever"
             flagged[match_id] = Reason(
@@ -136,8 +166,8 @@ async def low_checkin(session: AsyncSession, context: RiskContext) -> dict[uuid.
 
 _FEEDBACK_AVERAGE = text(
     """
-    SELECT match_id, avg(rating)::float, count(*) FROM feedback
-    WHERE match_id = ANY(:ids) GROUP BY match_id
+    SELECT match_id, rating_sum::float / ratings, ratings FROM match_feedback
+    WHERE match_id = ANY(:ids) AND ratings > 0
     """
 )
 

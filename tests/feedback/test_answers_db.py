@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback import answers
@@ -29,11 +29,13 @@ async def session(scratch_db: str) -> AsyncIterator[AsyncSession]:
     await engine.dispose()
 
 
-async def asked(session: AsyncSession, org_id: uuid.UUID, kind: str) -> FeedbackRequest:
+async def asked(
+    session: AsyncSession, org_id: uuid.UUID, kind: str, program_id: uuid.UUID | None = None
+) -> FeedbackRequest:
     now = utcnow()
     request = FeedbackRequest(
         id=uuid.uuid4(), org_id=org_id, kind=kind, employee_external_id="E-1", role="mentee",
-        program_id=None, match_id=None, group_id=None, session_id=None,
+        program_id=program_id, match_id=None, group_id=None, session_id=None,
         occurrence_starts_at=None, person_id=None, status="pending", created_at=now,
         expires_at=now + timedelta(days=1), answered_at=None,
     )  # fmt: skip
@@ -43,16 +45,21 @@ async def asked(session: AsyncSession, org_id: uuid.UUID, kind: str) -> Feedback
 
 
 async def test_edit_window_and_one_answer(session: AsyncSession) -> None:
-    org_id = uuid.uuid4()
+    org_id, program_id = uuid.uuid4(), uuid.uuid4()
     caller = Caller(org_id, False)
-    request = await asked(session, org_id, "match_end")
+    request = await asked(session, org_id, "match_end", program_id)
     feedback = await answers.submit(session, caller, request.id, 4, "ok", ["a"], 9)
     assert (feedback.nps, request.status) == (9, "answered")
     with pytest.raises(Conflict):
         await answers.submit(session, caller, request.id, 5, None, [], None)
 
-    edited = await answers.edit(session, caller, feedback.id, {"rating": 5}, timedelta(hours=1))
+    assert await daily(session, program_id) == [(1, 4, 1, 0, 0)]
+    edited = await answers.edit(
+        session, caller, feedback.id, {"rating": 5, "nps": 3}, timedelta(hours=1)
+    )
     assert (edited.rating, edited.version) == (5, 2)
+    # The daily rollup moved the answer's figures, it did not add a second answer.
+    assert await daily(session, program_id) == [(1, 5, 0, 0, 1)]
     unchanged = await answers.edit(session, caller, feedback.id, {"rating": 5}, timedelta(hours=1))
     assert unchanged.version == 2
     with pytest.raises(Conflict):
@@ -64,3 +71,14 @@ async def test_edit_window_and_one_answer(session: AsyncSession) -> None:
     with pytest.raises(InvalidInput):
         await answers.submit(session, caller, session_request.id, 4, None, [], 7)
     assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 2
+
+
+async def daily(session: AsyncSession, program_id: uuid.UUID) -> list[tuple[int, ...]]:
+    rows = await session.execute(
+        text(
+            "SELECT ratings, rating_sum, promoters, passives, detractors FROM feedback_daily"
+            " WHERE program_id = :p"
+        ),
+        {"p": program_id},
+    )
+    return [tuple(r) for r in rows]
