@@ -15,6 +15,7 @@ from services.feedback.schemas_tracks import (
     AgreementTerms,
     CompleteStepIn,
     MatchTrackOut,
+    MoveTrackIn,
     Outcomes,
     SignIn,
     TrackCopyIn,
@@ -96,6 +97,17 @@ async def copy_track(
 async def match_track(match_id: uuid.UUID, caller: OrgCaller, session: SessionDep) -> MatchTrackOut:
     """A match's track: every step with its status (open, done, overdue) and completions."""
     view = await tracks.match_track_view(session, caller, match_id, date.today())
+    return MatchTrackOut.model_validate(view)
+
+
+@router.patch("/v1/matches/{match_id}/track", response_model=MatchTrackOut)
+async def move_match_track(
+    match_id: uuid.UUID, body: MoveTrackIn, org_id: OrgAdminId, session: SessionDep
+) -> MatchTrackOut:
+    """Move a match to another track of its program or another version (admins)."""
+    view = await tracks.move_match_track(
+        session, org_id, match_id, body.track_id, body.version, date.today()
+    )
     return MatchTrackOut.model_validate(view)
 
 

@@ -165,6 +165,17 @@ class MatchTrackOut(BaseModel):
     steps: list[MatchStepOut]
 
 
+class MoveTrackIn(BaseModel):
+    """`PATCH /v1/matches/{id}/track` (admins): move the match to a track of its program,
+    at a version (default: the track's current one). Completed steps whose ids the new
+    version keeps still count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    track_id: uuid.UUID | None = None
+    version: int | None = Field(default=None, ge=1)
+
+
 class CompleteStepIn(BaseModel):
     """Who completes the step: a member completes as themselves (may omit it); an admin
     or API key names the participant it acts for."""

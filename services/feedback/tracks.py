@@ -9,7 +9,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -320,6 +320,39 @@ async def _view(session: AsyncSession, assigned: MatchTrack, today: date) -> dic
     }
 
 
+async def move_match_track(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    match_id: uuid.UUID,
+    track_id: uuid.UUID | None,
+    version: int | None,
+    today: date,
+) -> dict[str, Any]:
+    """Move a match to another track of its program, or another version of its track
+    (default: the track's current version)."""
+    match = await visible_match(session, Caller(org_id, False, ("*",)), match_id)
+    assigned = await _match_track(session, match)
+    track = await get_track(session, org_id, track_id or assigned.track_id)
+    if track.program_id != match.program_id:
+        raise NotFound(f"track {track.id} is not a track of this match's program")
+    target = version or track.version
+    if await session.get(TrackVersion, (track.id, target)) is None:
+        raise NotFound(f"track {track.id} has no version {target}")
+    if (assigned.track_id, assigned.version) != (track.id, target):
+        assigned.track_id, assigned.version = track.id, target
+        assigned.completed_at = None
+        event = TrackAssignedV1(
+            match_id=match_id, program_id=match.program_id, track_id=track.id, version=target
+        )
+        add_event(session, event, source=SOURCE, orgid=org_id)
+        await session.flush()
+    view = await _view(session, assigned, today)
+    if view["steps"] and all(s["status"] == "done" for s in view["steps"]):
+        assigned.completed_at = max(s["completed_at"] for s in view["steps"])
+        view["completed_at"] = assigned.completed_at
+    return view
+
+
 def _step_view(
     module: str,
     step: dict[str, Any],
@@ -432,23 +465,44 @@ async def complete_step(
     return await _view(session, assigned, today)
 
 
+# The not-done steps past their due day of the given matches' tracks, in track order.
+_OVERDUE = text(
+    """
+    WITH assigned AS (
+        SELECT match_id, track_id, version, started_on FROM match_track
+        WHERE match_id = ANY(:ids) AND completed_at IS NULL
+    ), due AS (
+        SELECT a.match_id, s.step ->> 'id' AS step_id, s.step ->> 'title' AS title,
+               s.step ->> 'completed_by' AS completed_by, m.ord AS module, s.ord AS position
+        FROM assigned AS a
+        JOIN track_version AS tv USING (track_id, version)
+        CROSS JOIN LATERAL jsonb_array_elements(tv.modules) WITH ORDINALITY AS m (body, ord)
+        CROSS JOIN LATERAL jsonb_array_elements(m.body -> 'steps') WITH ORDINALITY AS s (step, ord)
+        WHERE s.step ->> 'due_day' IS NOT NULL
+          AND a.started_on + (s.step ->> 'due_day')::int < :today
+    )
+    SELECT d.match_id, d.title FROM due AS d
+    WHERE (SELECT count(*) FROM step_completion AS c
+           WHERE c.match_id = d.match_id AND c.step_id = d.step_id
+             AND (d.completed_by = 'both' OR c.role = d.completed_by))
+          < CASE d.completed_by WHEN 'both' THEN 2 ELSE 1 END
+    ORDER BY d.match_id, d.module, d.position
+    """
+)
+
+
 @risk_rule
 async def overdue_steps(session: AsyncSession, context: RiskContext) -> dict[uuid.UUID, Reason]:
     """At risk: an active match with track steps past their due day (not done)."""
-    found = await session.scalars(
-        select(MatchTrack).where(
-            MatchTrack.match_id.in_(context.match_ids), MatchTrack.completed_at.is_(None)
+    rows = await session.execute(_OVERDUE, {"ids": context.match_ids, "today": context.now.date()})
+    late: dict[uuid.UUID, list[str]] = {}
+    for match_id, title in rows.all():
+        late.setdefault(match_id, []).append(title)
+    return {
+        match_id: Reason(
+            "overdue_track_steps",
+            f"{len(titles)} overdue track step{'s' if len(titles) > 1 else ''}: "
+            + ", ".join(repr(t) for t in titles),
         )
-    )
-    today = context.now.date()
-    reasons: dict[uuid.UUID, Reason] = {}
-    for assigned in found.all():
-        view = await _view(session, assigned, today)
-        late = [s for s in view["steps"] if s["status"] == "overdue"]
-        if late:
-            plural = "s" if len(late) > 1 else ""
-            titles = ", ".join(repr(s["title"]) for s in late)
-            reasons[assigned.match_id] = Reason(
-                "overdue_track_steps", f"{len(late)} overdue track step{plural}: {titles}"
-            )
-    return reasons
+        for match_id, titles in late.items()
+    }

@@ -4,15 +4,17 @@ corrected state), participants from real matches, a comparison group, tracks and
 agreements; then the people events redelivered and reordered on the real broker change
 nothing."""
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from devstack.broker import Broker
-from shared.events import CloudEvent
+from shared.events import CloudEvent, PersonDeactivatedV1, PersonUpsertedV1
+from shared.events.people import PersonHistoryEntry
 from tests.feedback.setup_matches import active_match, employees, enrol, get_when_ready, program
-from tests.feedback.support import Connect, produce, rows
+from tests.feedback.support import Connect, envelope, produce, rows
 from tests.helpers import eventually
 
 Org = tuple[str, dict[str, str]]
@@ -241,3 +243,45 @@ async def _person_events(
     finally:
         await conn.close()
     return [CloudEvent.model_validate_json(r["payload"]) for r in found]
+
+
+async def test_person_history_projection_when_events_first_arrive_out_of_order(
+    stack: Any, broker: Broker, org: Org, service_db: Connect
+) -> None:
+    """A person's states produced newest first (and one twice) still give each entry the
+    right end date and previous level, which the figures read."""
+    org_id, _ = org
+    person_id = uuid.uuid4()
+
+    def event(version: int, day: date, level: int, status: str = "active") -> CloudEvent:
+        entry = PersonHistoryEntry(
+            effective_date=day, employment_status=status, job_level=level, department="Ops"
+        )
+        model = PersonDeactivatedV1 if status == "inactive" else PersonUpsertedV1
+        data = model(
+            person_id=person_id, external_id="Z-1", version=version, job_level=level,
+            effective_date=day, employment_status=status, department="Ops",
+            history_entry=entry,
+        )  # fmt: skip
+        return envelope(data, org_id)
+
+    hired = event(1, date(2024, 1, 1), 1)
+    promoted = event(2, date(2025, 3, 1), 2)
+    left = event(3, date(2025, 8, 1), 2, "inactive")
+    await produce(broker, left, promoted, left, hired)
+
+    async def projected() -> list[dict[str, Any]]:
+        found = await rows(
+            service_db,
+            "SELECT effective_date, employment_status, job_level, next_date, prev_job_level"
+            " FROM person_history WHERE person_id = $1 ORDER BY effective_date",
+            person_id,
+        )
+        return found if len(found) == 3 and found[0]["next_date"] is not None else []
+
+    found = await eventually(projected)
+    assert [tuple(r.values()) for r in found] == [
+        (date(2024, 1, 1), "active", 1, date(2025, 3, 1), None),
+        (date(2025, 3, 1), "active", 2, date(2025, 8, 1), 1),
+        (date(2025, 8, 1), "inactive", 2, None, 2),
+    ]

@@ -143,10 +143,15 @@ async def test_track_versions_step_rules_overdue_and_completion(
         assert last.json()["completed_at"] is not None
     finally:
         await feedback.aclose()
+    # Moved to the current version: the three steps done still count, the new one is open.
+    moved = await api.patch(f"/v1/matches/{first}/track", json={}, headers=key)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["version"] == 2 and moved.json()["completed_at"] is None
+    assert [s["status"] for s in moved.json()["steps"]] == ["done", "done", "done", "open"]
     types = await outbox_types(service_db, first)
     assert types.count("mentorbus.track.step_completed.v1") == 4
     assert types[0] == "mentorbus.track.assigned.v1"
-    assert types[-1] == "mentorbus.track.completed.v1"
+    assert types[-2:] == ["mentorbus.track.completed.v1", "mentorbus.track.assigned.v1"]
 
     # A match that became active 30 days ago (a real event on the broker): its step due on
     # day 7 is overdue and its agreement unsigned since: both are at-risk reasons.
