@@ -15,7 +15,7 @@ import pytest
 from devstack.broker import Broker
 from devstack.stack import SERVICES, Stack
 from shared.db import SHARED_MIGRATIONS, asyncpg_dsn, drop_database, ensure_database, migrate
-from tests.helpers import EXTERNAL_BROKER, TokenIssuer, create_org
+from tests.helpers import EXTERNAL_BROKER, IDENTITY_PROVIDER, TokenIssuer, create_org
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 RUN_ID = secrets.token_hex(3)
@@ -75,7 +75,7 @@ async def scratch_db() -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 def identity_provider() -> TokenIssuer:
     """Signs end users' tokens; the session's gateway trusts it."""
-    return TokenIssuer()
+    return IDENTITY_PROVIDER
 
 
 @pytest.fixture(scope="session")

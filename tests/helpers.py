@@ -128,6 +128,15 @@ class TokenIssuer:
         return {"Authorization": f"Bearer {self.token(org_id, subject, role)}"}
 
 
+# The test stack's gateway trusts this identity provider (tests/conftest.py).
+IDENTITY_PROVIDER = TokenIssuer()
+
+
+def member(org_id: str, external_id: str) -> dict[str, str]:
+    """Headers of an end user with role `member` (a JWT the test gateway trusts)."""
+    return IDENTITY_PROVIDER.headers(org_id, external_id)
+
+
 def direct_client(stack: Stack, service: str, **kwargs: Any) -> httpx.AsyncClient:
     """A client straight to a service (not through the gateway) that signs the identity
     headers of each request (`x-mentorbus-*`, e.g. `Caller(...).headers()`) as the gateway

@@ -17,9 +17,8 @@ from shared.events import (
     SessionCompletedV1,
     SessionParticipant,
 )
-from shared.identity import Caller
 from tests.feedback.support import envelope, produce
-from tests.helpers import eventually
+from tests.helpers import eventually, member
 
 NOW = datetime.now(UTC)
 
@@ -116,10 +115,11 @@ async def test_at_risk_expiry_and_members(
     assert len(page.json()["items"]) == 2 and len(rest.json()["items"]) == 1
     assert (await api.get(f"/v1/programs/{uuid.uuid4()}/at-risk", headers=key)).status_code == 404
 
-    # A member (an end user: the gateway passes these headers for a member's token).
+    # A member: an end user signed in with their organization's token, through the gateway.
     y_match = str(uuid.uuid5(program_id, "y"))
-    member = Caller(uuid.UUID(org_id), False, subject="y-mentee", role="member").headers()
-    async with httpx.AsyncClient(base_url=stack.url("feedback"), headers=member) as service:
+    async with httpx.AsyncClient(
+        base_url=stack.url(), headers=member(org_id, "y-mentee")
+    ) as service:
         mine = await service.get("/v1/feedback-requests")
         assert {r["employee_external_id"] for r in mine.json()["items"]} == {"y-mentee"}
         assert (
@@ -146,7 +146,8 @@ async def test_at_risk_expiry_and_members(
         assert [g["id"] for g in (await service.get("/v1/goals")).json()["items"]] == [
             goal.json()["id"]
         ]
-    outsider = Caller(uuid.UUID(org_id), False, subject="x-mentee", role="member").headers()
-    async with httpx.AsyncClient(base_url=stack.url("feedback"), headers=outsider) as service:
+    async with httpx.AsyncClient(
+        base_url=stack.url(), headers=member(org_id, "x-mentee")
+    ) as service:
         assert (await service.get(f"/v1/goals/{goal.json()['id']}")).status_code == 404
         assert (await service.get("/v1/goals")).json()["items"] == []

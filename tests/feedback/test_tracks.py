@@ -11,9 +11,9 @@ import httpx
 from devstack.broker import Broker
 from devstack.stack import Stack
 from shared.events import MatchAcceptedV1
-from shared.identity import Caller
 from tests.feedback.setup_matches import active_match, employees, enrol, get_when_ready, program
 from tests.feedback.support import Connect, envelope, produce, rows
+from tests.helpers import member
 
 Org = tuple[str, dict[str, str]]
 
@@ -29,12 +29,6 @@ MODULES = [
          "completed_by": "mentor"},
     ]},
 ]  # fmt: skip
-
-
-def member(org_id: str, external_id: str) -> dict[str, str]:
-    """Identity headers of an end user (member), as the gateway sends them to a service."""
-    caller = Caller(uuid.UUID(org_id), False, ("*",), subject=external_id, role="member")
-    return caller.headers()
 
 
 async def outbox_types(connect: Connect, key: str) -> list[str]:
@@ -121,7 +115,7 @@ async def test_track_versions_step_rules_overdue_and_completion(
 
     # Members (end users), as the gateway forwards them: only participants, only as
     # themselves, only their role's part.
-    feedback = httpx.AsyncClient(base_url=stack.url("feedback"), timeout=10)
+    feedback = httpx.AsyncClient(base_url=stack.url(), timeout=10)
     try:
         hidden = await feedback.get(f"/v1/matches/{first}/track", headers=member(org_id, "TX"))
         assert hidden.status_code == 404
@@ -239,7 +233,7 @@ async def test_agreement_drafted_signed_and_reset_on_edit(
         f"{path}/sign", json={"employee_external_id": "AE", "version": 1}, headers=key
     )
     assert stale.status_code == 409
-    feedback = httpx.AsyncClient(base_url=stack.url("feedback"), timeout=10)
+    feedback = httpx.AsyncClient(base_url=stack.url(), timeout=10)
     try:
         not_theirs = await feedback.post(f"{path}/sign", json={}, headers=member(org_id, "AX"))
         assert not_theirs.status_code == 404

@@ -5,8 +5,6 @@ from typing import Any
 
 import httpx
 
-from shared.identity import ORG_HEADER, ROLE_HEADER, SUBJECT_HEADER
-
 
 def weekdays(start: str, end: str, days: range = range(5)) -> list[dict[str, Any]]:
     """The same window on each of `days` (Monday 0)."""
@@ -20,12 +18,6 @@ async def set_availability(
     response = await api.put(f"/v1/employees/{external_id}/availability", json=body, headers=key)
     assert response.status_code == 200, response.text
     return response
-
-
-def member(org_id: str, external_id: str) -> dict[str, str]:
-    """The identity headers the gateway sends for an end user with role `member` (the
-    gateway's JWT check is another issue; the service's rule is what is tested)."""
-    return {ORG_HEADER: org_id, ROLE_HEADER: "member", SUBJECT_HEADER: external_id}
 
 
 def utc(text: str) -> datetime:

@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 
 from devstack.stack import Stack
+from tests.helpers import member
 from tests.matchmaking import active_match, put_employee
-from tests.sessions.support import member, set_availability, utc, weekdays
+from tests.sessions.support import set_availability, utc, weekdays
 
 
 async def test_availability_round_trip_and_422s_name_fields(
@@ -67,7 +68,7 @@ async def test_availability_round_trip_and_422s_name_fields(
 
     # A member sees their own availability only; someone else's is a 404.
     await put_employee(api, key, "A-2", "UTC")
-    async with httpx.AsyncClient(base_url=stack.url("sessions"), timeout=15) as direct:
+    async with httpx.AsyncClient(base_url=stack.url(), timeout=15) as direct:
         own = await direct.get("/v1/employees/A-1/availability", headers=member(org_id, "A-1"))
         assert own.status_code == 200
         other = await direct.get("/v1/employees/A-1/availability", headers=member(org_id, "A-2"))
@@ -146,7 +147,7 @@ async def test_slots_across_the_march_weeks_new_york_and_berlin(
     assert naive.status_code == 422 and naive.json()["errors"][0]["field"] == "from"
 
     # A member outside the match does not see it.
-    async with httpx.AsyncClient(base_url=stack.url("sessions"), timeout=15) as direct:
+    async with httpx.AsyncClient(base_url=stack.url(), timeout=15) as direct:
         window = "from=2027-03-08T00:00:00Z&to=2027-03-09T00:00:00Z"
         path = f"/v1/matches/{pair.match_id}/slots?{window}"
         assert (await direct.get(path, headers=member(org_id, "BE-1"))).status_code == 200

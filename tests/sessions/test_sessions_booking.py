@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 
 from devstack.stack import Stack
+from tests.helpers import member
 from tests.matchmaking import ActiveMatch, active_match
-from tests.sessions.support import member, utc
+from tests.sessions.support import utc
 
 
 async def _two_matches_of_one_mentor(
@@ -117,7 +118,7 @@ async def test_book_one_off_and_series_and_conflicts_name_every_occurrence(
     # Lists and the member rule: the other match's mentee sees neither of the first's.
     listed = await api.get("/v1/sessions", params={"match_id": first.match_id}, headers=key)
     assert [i["id"] for i in listed.json()["items"]] == [s["id"], series.json()["id"]]
-    async with httpx.AsyncClient(base_url=stack.url("sessions"), timeout=15) as direct:
+    async with httpx.AsyncClient(base_url=stack.url(), timeout=15) as direct:
         path = f"/v1/sessions/{s['id']}"
         assert (await direct.get(path, headers=member(org_id, "B-E1"))).status_code == 200
         assert (await direct.get(path, headers=member(org_id, "B-E2"))).status_code == 404
