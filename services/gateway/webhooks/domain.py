@@ -316,6 +316,18 @@ async def claim_due(
     return claimed
 
 
+async def purge_delivery_log(session: AsyncSession, older_than: timedelta) -> int:
+    """Delete finished deliveries (succeeded or failed) created longer ago than
+    `older_than`; pending ones stay whatever their age."""
+    result = await session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.status != "pending",
+            WebhookDelivery.created_at < utcnow() - older_than,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def retry_delay(attempt: int, settings: WebhookSettings) -> float:
     """Seconds before the attempt after `attempt` (1-based): exponential, capped, with
     +-25% jitter so a recovering endpoint is not hit by every retry at once."""
