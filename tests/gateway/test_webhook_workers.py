@@ -5,6 +5,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devstack.processes import free_port
 from services.gateway.webhooks.delivery import DeliveryWorker
+from services.gateway.webhooks.domain import purge_delivery_log
 from services.gateway.webhooks.models import Webhook, WebhookDelivery
 from services.gateway.webhooks.secrets import SecretBox, new_secret
 from services.gateway.webhooks.settings import WebhookSettings
@@ -104,3 +106,33 @@ async def _done(sessions: async_sessionmaker[AsyncSession]) -> bool:
             text("SELECT count(*) FROM webhook_delivery WHERE status <> 'succeeded'")
         )
     return left == 0
+
+
+async def test_the_delivery_log_keeps_pending_and_recent_deliveries(
+    gateway_db: async_sessionmaker[AsyncSession],
+) -> None:
+    box = SecretBox(WebhookSettings().secret_key)
+    webhook_id, org_id = uuid.uuid4(), uuid.uuid4()
+    old = utcnow() - timedelta(days=40)
+    async with gateway_db.begin() as session:
+        session.add(
+            Webhook(
+                id=webhook_id, org_id=org_id, url="https://example.com/", event_types=[],
+                status="active", secret_encrypted=box.seal(new_secret()), consecutive_failures=0,
+            )
+        )  # fmt: skip
+        await session.flush()
+        for status, created in [("succeeded", old), ("failed", old), ("pending", old),
+                                ("succeeded", utcnow())]:  # fmt: skip
+            session.add(
+                WebhookDelivery(
+                    id=uuid.uuid4(), webhook_id=webhook_id, org_id=org_id, event_id=uuid.uuid4(),
+                    event_type="t", aggregate_key="a", payload="{}", status=status, attempts=1,
+                    created_at=created,
+                )
+            )  # fmt: skip
+    async with gateway_db.begin() as session:
+        assert await purge_delivery_log(session, timedelta(days=30)) == 2
+    async with gateway_db() as session:
+        left = (await session.execute(text("SELECT status FROM webhook_delivery"))).scalars()
+        assert sorted(left) == ["pending", "succeeded"]

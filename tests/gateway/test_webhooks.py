@@ -288,6 +288,7 @@ async def test_a_failing_endpoint_is_disabled_and_announced(
     (pending,) = await deliveries(api, key, down["id"])
     assert pending["status"] == "pending"
     assert pending["attempts"] == 4
+    assert pending["next_attempt_at"] is None  # nothing is attempted while disabled
     # Enabled again (the endpoint is fixed): the pending delivery goes out.
     receiver.default["down"] = 200
     enabled = await api.patch(f"/v1/webhooks/{down['id']}", json={"status": "active"}, headers=key)

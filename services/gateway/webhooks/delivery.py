@@ -10,7 +10,8 @@ receivers deduplicate). Wakes on the `webhook_delivery` NOTIFY, when a post fini
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 
 import aiohttp
 import asyncpg
@@ -31,6 +32,7 @@ WEBHOOK_ATTEMPTS = Counter(
 )
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+PURGE_EVERY_SECONDS = 600
 USER_AGENT = "Mentorbus-Webhooks/1"
 
 
@@ -103,6 +105,7 @@ class DeliveryWorker:
         self._outcomes: asyncio.Queue[tuple[Claimed, Outcome, datetime]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._http: aiohttp.ClientSession | None = None
+        self._last_purge = time.monotonic()
 
     def start(self) -> None:
         """Start claiming, posting and recording in the background of this event loop."""
@@ -164,8 +167,20 @@ class DeliveryWorker:
                 await asyncio.sleep(0)  # more may be due: claim again once there is room
                 if len(self._inflight) < self._settings.concurrency:
                     continue
+            if time.monotonic() - self._last_purge > PURGE_EVERY_SECONDS:
+                await self._purge()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._settings.idle_poll_seconds)
+
+    async def _purge(self) -> None:
+        self._last_purge = time.monotonic()
+        try:
+            async with self._sessionmaker.begin() as session:
+                await domain.purge_delivery_log(
+                    session, timedelta(days=self._settings.log_retention_days)
+                )
+        except Exception as exc:  # tried again next time
+            log.warning("purging the webhook delivery log failed: %s", exc)
 
     async def _deliver(self, item: Claimed) -> None:
         attempted_at = utcnow()

@@ -128,6 +128,7 @@ async def update_webhook(
     elif patch.status == "disabled" and webhook.status != "disabled":
         webhook.status = "disabled"
         webhook.disabled_reason = "disabled by request"
+        await _unschedule_pending(session, webhook.id)
     webhook.updated_at = utcnow()
     return webhook
 
@@ -197,6 +198,17 @@ async def redeliver(
     delivery.next_attempt_at = utcnow()
     await _wake_workers(session)
     return delivery
+
+
+async def _unschedule_pending(session: AsyncSession, webhook_id: uuid.UUID) -> None:
+    # No attempt is due while the webhook is disabled (enabling it schedules them again);
+    # unscheduled rows also stay out of the claims' index walk.
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.webhook_id == webhook_id, WebhookDelivery.status == "pending")
+        .values(next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _wake_workers(session: AsyncSession) -> None:
@@ -316,6 +328,18 @@ async def claim_due(
     return claimed
 
 
+async def purge_delivery_log(session: AsyncSession, older_than: timedelta) -> int:
+    """Delete finished deliveries (succeeded or failed) created longer ago than
+    `older_than`; pending ones stay whatever their age."""
+    result = await session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.status != "pending",
+            WebhookDelivery.created_at < utcnow() - older_than,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def retry_delay(attempt: int, settings: WebhookSettings) -> float:
     """Seconds before the attempt after `attempt` (1-based): exponential, capped, with
     +-25% jitter so a recovering endpoint is not hit by every retry at once."""
@@ -416,6 +440,8 @@ async def record_outcome(
             f"{webhook.consecutive_failures} failed attempts in a row over {failing_for:.0f} s"
         )
         webhook.updated_at = now
+        await session.flush()
+        await _unschedule_pending(session, webhook.id)
         add_event(
             session,
             WebhookDisabledV1(

@@ -44,6 +44,8 @@ class WebhookSettings(BaseSettings):
     concurrency: int = 64
     lease_seconds: float = 60.0
     idle_poll_seconds: float = 1.0
+    # Finished deliveries older than this leave the delivery log.
+    log_retention_days: int = 30
 
     @model_validator(mode="after")
     def _real_key_in_production(self) -> "WebhookSettings":
