@@ -371,7 +371,7 @@ async def bulk_upsert(
         state["history_entry"] = entry
         outbox.append(_outbox_row(org, person_id, state, now, next(ids)))
         if current["employment_status"] == "inactive" and not was_inactive and row is not None:
-            offboarded.append(person_id)
+            offboarded.append(row["id"])
 
     if inserts:
         await conn.execute(_INSERT, org_id, _dump(inserts))
