@@ -233,6 +233,9 @@ async def test_a_small_program_end_to_end_and_its_analytics(
          (ax2, mentee_x, "mentee"), (by1, mentor_b, "mentor"), (by1, mentee_y, "mentee")]
     )  # fmt: skip
     assert all(r["status"] == "pending" and r["program_id"] == program.id for r in asked)
+    pending_x = await api.get("/v1/feedback-requests", params={"employee": mentee_x,
+                              "status": "pending"}, headers=key)  # fmt: skip
+    assert {r["session_id"] for r in pending_x.json()["items"]} == {ax1, ax2}
     ratings = {(ax1, mentor_a): 5, (ax1, mentee_x): 4, (ax2, mentor_a): 4,
                (ax2, mentee_x): 5, (by1, mentor_b): 2, (by1, mentee_y): 3}  # fmt: skip
     given = []
