@@ -22,7 +22,7 @@ from fastapi import Depends, Request
 from services.gateway import domain
 from services.gateway.settings import GatewaySettings
 from shared.errors import Unauthorized
-from shared.identity import ALL_SCOPES, Caller
+from shared.identity import Caller
 
 ROLES = ("admin", "member")
 
@@ -113,10 +113,7 @@ class TokenVerifier:
             org_id = uuid.UUID(str(org))
         except ValueError:
             raise Unauthorized("invalid token: `org_id` must be an organization id") from None
-        # An end user is limited by role (a member sees only what is theirs), not by scopes.
-        return Caller(
-            org_id=org_id, is_admin=False, scopes=(ALL_SCOPES,), subject=subject, role=role
-        )
+        return Caller(org_id=org_id, is_admin=False, subject=subject, role=role)
 
 
 def _looks_like_jwt(token: str) -> bool:
