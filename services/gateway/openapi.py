@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from services.gateway.domain import resolve_route
-from shared.openapi import OPERATIONS_PATHS, add_problems, operations
+from services.gateway.scim_errors import SCIM_JSON
+from shared.openapi import OPERATIONS_PATHS, add_problems, operations, problem_response
 
 REF_PREFIX = "#/components/schemas/"
 
@@ -134,4 +135,20 @@ def document_gateway(spec: dict[str, Any]) -> None:
             if not any(p.get("name", "").lower() == "idempotency-key" for p in params):
                 params.append(IDEMPOTENCY_KEY)
             statuses += [409, 422]
-        add_problems(op, sorted(set(statuses)))
+        if path.startswith("/scim/"):
+            _add_scim_errors(op, sorted(set(statuses)))
+        else:
+            add_problems(op, sorted(set(statuses)))
+
+
+def _add_scim_errors(op: dict[str, Any], statuses: list[int]) -> None:
+    """The gateway answers on SCIM paths in SCIM's error schema (see scim_errors.py)."""
+    responses = op.setdefault("responses", {})
+    for status in statuses:
+        responses.setdefault(
+            str(status),
+            {
+                "description": problem_response(status)["description"],
+                "content": {SCIM_JSON: {"schema": {"$ref": "#/components/schemas/ScimError"}}},
+            },
+        )

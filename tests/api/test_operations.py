@@ -115,7 +115,10 @@ async def test_metrics_count_requests_per_route(
 ) -> None:
     _, key = org
     await api.get("/v1/employees/E-404", headers=key)
-    gateway = (await api.get("/metrics")).text
+    # The gateway's metrics are on its operator port only (never on the public one).
+    assert (await api.get("/metrics")).status_code == 404
+    async with httpx.AsyncClient() as operator:
+        gateway = (await operator.get(f"http://127.0.0.1:{stack.metrics_port}/metrics")).text
     assert 'method="GET",route="^/v1/employees/{id}$",service="gateway",status="404"' in gateway
     async with httpx.AsyncClient(base_url=stack.url("profiles")) as profiles:
         own = (await profiles.get("/metrics")).text

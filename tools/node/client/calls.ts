@@ -59,7 +59,11 @@ export async function walkthrough(): Promise<string[]> {
     { params: { path: { program_id: programId, enrollment_id: enrollment.data.id } } },
   );
   if (suggestions.data) {
-    for (const s of suggestions.data.items) seen.push(`${s.mentor_enrollment_id} ${s.score}`);
+    // Mentors for a mentee, mentees for a mentor: the item shape says which.
+    for (const s of suggestions.data.items) {
+      const other = "mentor_enrollment_id" in s ? s.mentor_enrollment_id : s.mentee_enrollment_id;
+      seen.push(`${other} ${s.score}`);
+    }
   }
 
   const match = await api.POST("/v1/matches", {
