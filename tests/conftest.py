@@ -59,7 +59,9 @@ def stack(broker: Broker, log_dir: Path, identity_provider: TokenIssuer) -> Iter
         admin_token=secrets.token_urlsafe(32),
         log_dir=log_dir,
         database_prefix=f"mbtest_{RUN_ID}",
-        extra_env=identity_provider.env(),
+        # Read-your-writes waits longer than its default 5 s here: a test machine shared by
+        # parallel suites can hold the event thread back for seconds.
+        extra_env={**identity_provider.env(), "MENTORBUS_PROJECTION_WAIT_SECONDS": "10"},
     )
     try:
         s.start()

@@ -24,12 +24,12 @@ from shared.errors import FieldError, InvalidInput, NotFound
 from shared.identity import AdminCaller, OrgAdminId, OrgCaller, caller_from_request
 from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor, page_of
 from shared.preconditions import IfMatch, etag, parse_if_match
-from shared.service import SessionDep
+from shared.service import ReadSessionDep, SessionDep
 
 router = APIRouter()
 
 
-def _external_id(
+async def _external_id(
     external_id: Annotated[
         str, Path(min_length=1, max_length=255, description="HRIS id; `bulk` is reserved")
     ],
@@ -91,7 +91,7 @@ async def put_employee(
 
 @router.get("/v1/employees/{external_id}", response_model=EmployeeOut)
 async def get_employee(
-    external_id: ExternalIdPath, caller: OrgCaller, session: SessionDep, response: Response
+    external_id: ExternalIdPath, caller: OrgCaller, session: ReadSessionDep, response: Response
 ) -> EmployeeOut:
     """One employee of the caller's organization (a member: only their own record)."""
     if caller.is_member and caller.subject != external_id:
