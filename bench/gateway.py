@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import secrets
 import statistics
 import sys
@@ -117,7 +118,7 @@ async def bare_database(url: str) -> None:
             " version int)"
         )
         await conn.execute(
-            "INSERT INTO person VALUES ('E-1', 'ada@acme.test', 'Ada', 'Lovelace',"
+            "INSERT INTO person VALUES ('E-1', 'ada@acme.com', 'Ada', 'Lovelace',"
             " 'Europe/London', '{en}', 1) ON CONFLICT DO NOTHING"
         )
     finally:
@@ -132,7 +133,7 @@ async def setup_tenant(stack: Stack) -> dict[str, str]:
         path = f"/v1/organizations/{org['id']}/api-keys"
         key = (await api.post(path, json={"name": "b"}, headers=admin)).json()["key"]
         headers = {"Authorization": f"Bearer {key}"}
-        body = {"email": "ada@acme.test", "given_name": "Ada", "time_zone": "Europe/London"}
+        body = {"email": "ada@acme.com", "given_name": "Ada", "time_zone": "Europe/London"}
         created = await api.put("/v1/employees/E-1", json=body, headers=headers)
         assert created.status_code in (200, 201), created.text
         return {**headers, "x-mentorbus-org-id": org["id"]}
@@ -176,7 +177,8 @@ def main() -> None:
         org_header = {"x-mentorbus-org-id": headers.pop("x-mentorbus-org-id")}
         print(
             f"GET /v1/employees/E-1, {args.connections} connections, {args.seconds:.0f} s each"
-            f" (after 1 s warm-up), this machine, the whole system running\n",
+            f" (after 1 s warm-up), this machine, the whole system running;"
+            f" load average before: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)\n",
             flush=True,
         )
         n, secs = args.connections, args.seconds
@@ -193,7 +195,9 @@ def main() -> None:
             f"\ndirect / bare      {direct['rps'] / base['rps']:.2f}x   (aim >= 0.5)\n"
             f"gateway / direct   {gateway['rps'] / direct['rps']:.2f}x   (aim >= 0.8)\n"
             f"gateway p99 - direct p99   {gateway['p99'] - direct['p99']:.2f} ms   (aim < 3 ms)\n"
-            f"gateway p50 - direct p50   {gateway['p50'] - direct['p50']:.2f} ms",
+            f"gateway p50 - direct p50   {gateway['p50'] - direct['p50']:.2f} ms\n"
+            f"load average after: {os.getloadavg()[0]:.1f} (other work on the machine skews all"
+            " three; compare the ratios of one run)",
             flush=True,
         )
         print(json.dumps({"bare": base, "direct": direct, "gateway": gateway}), file=sys.stderr)

@@ -268,7 +268,25 @@ def require_admin(request: Request) -> Caller:
     return caller
 
 
-OrgId = Annotated[uuid.UUID, Depends(require_org)]
-OrgCaller = Annotated[Caller, Depends(require_org_caller)]
-OrgAdminId = Annotated[uuid.UUID, Depends(require_org_admin)]
-AdminCaller = Annotated[Caller, Depends(require_admin)]
+# FastAPI runs a plain `def` dependency in a worker thread: a thread hop per request for
+# reading a header. These async twins run on the event loop.
+async def _org(request: Request) -> uuid.UUID:
+    return require_org(request)
+
+
+async def _org_caller(request: Request) -> Caller:
+    return require_org_caller(request)
+
+
+async def _org_admin(request: Request) -> uuid.UUID:
+    return require_org_admin(request)
+
+
+async def _admin(request: Request) -> Caller:
+    return require_admin(request)
+
+
+OrgId = Annotated[uuid.UUID, Depends(_org)]
+OrgCaller = Annotated[Caller, Depends(_org_caller)]
+OrgAdminId = Annotated[uuid.UUID, Depends(_org_admin)]
+AdminCaller = Annotated[Caller, Depends(_admin)]

@@ -58,8 +58,11 @@ def configure(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
-        logger.handlers = []
-        logger.propagate = True
+        # `--no-access-log` leaves uvicorn.access without handlers and not propagating:
+        # keep it off then (a line per request costs more than the request's own work).
+        if logger.handlers or logger.propagate:
+            logger.handlers = []
+            logger.propagate = True
 
 
 def new_request_id() -> str:

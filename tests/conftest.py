@@ -90,7 +90,13 @@ def stack(
         identity_secret=secrets.token_urlsafe(32),
         log_dir=log_dir,
         database_prefix=f"mbtest_{RUN_ID}",
-        extra_env={**WEBHOOK_TEST_ENV, **identity_provider.env()},
+        # Read-your-writes waits longer than its default 5 s here: a test machine shared by
+        # parallel suites can hold the event thread back for seconds.
+        extra_env={
+            **WEBHOOK_TEST_ENV,
+            **identity_provider.env(),
+            "MENTORBUS_PROJECTION_WAIT_SECONDS": "10",
+        },
     )
     try:
         s.start()

@@ -39,7 +39,7 @@ def _own_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-def get_forwarder(request: Request) -> Forwarder:
+async def get_forwarder(request: Request) -> Forwarder:
     """The app's pooled forwarding client."""
     forwarder: Forwarder = request.app.state.forwarder
     return forwarder

@@ -48,7 +48,13 @@ IDEMPOTENCY_KEY = {
         "`Idempotent-Replayed: true`); the same key with another body is a 422, and a 409 "
         "while the first request still runs. Keys live 24 hours per organization."
     ),
-    "schema": {"type": "string"},
+    # What services/gateway/idempotency.py accepts: 1-255 visible ASCII characters.
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[!-~]([ -~]*[!-~])?$",
+    },
 }
 API_DESCRIPTION = """The public REST API of Mentorbus: HRIS sync (REST and SCIM 2.0),
 programs and enrollments, matching, sessions, feedback.
@@ -130,6 +136,9 @@ def document_gateway(spec: dict[str, Any]) -> None:
                 statuses += [502, 503, 504]
         if "requestBody" in op:
             statuses.append(413)
+        if any(p.get("in") == "path" for p in op.get("parameters", [])):
+            # An id with a dot segment, an encoded slash or a backslash (pathsafety.py).
+            statuses.append(400)
         if method == "post":
             params = op.setdefault("parameters", [])
             if not any(p.get("name", "").lower() == "idempotency-key" for p in params):

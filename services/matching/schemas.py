@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 MatchStatus = Literal["proposed", "active", "declined", "ended", "completed"]
 RunStatus = Literal["pending", "running", "succeeded", "failed"]
@@ -146,7 +146,7 @@ class RunIn(BaseModel):
     min_score: float | None = Field(
         default=None, ge=0, le=1, description="Fairness floor: no mentee below it if avoidable"
     )
-    one_mentee_per_department: bool = Field(
+    one_mentee_per_department: StrictBool = Field(
         default=False, description="A mentor gets at most one mentee of each department"
     )
     # Bounded: each of these multiplies a run's work for every tenant sharing the worker.

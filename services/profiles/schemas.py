@@ -15,6 +15,7 @@ from pydantic import (
     EmailStr,
     Field,
     PlainValidator,
+    StrictBool,
     TypeAdapter,
     ValidationError,
     field_validator,
@@ -280,7 +281,7 @@ class Criteria(BaseModel):
     weights: CriteriaWeights = Field(default_factory=CriteriaWeights)
     department_rule: DepartmentRule = "any"
     seniority_gap: SeniorityGap = Field(default_factory=SeniorityGap)
-    require_shared_language: bool = False
+    require_shared_language: StrictBool = False
     max_time_zone_difference_hours: float | None = Field(default=None, ge=0, le=26)
     attribute_rules: list[AttributeRule] = Field(default_factory=list, max_length=20)
     prefer_previous_mentor: float = Field(
