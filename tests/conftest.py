@@ -96,6 +96,8 @@ def stack(
             **WEBHOOK_TEST_ENV,
             **identity_provider.env(),
             "MENTORBUS_PROJECTION_WAIT_SECONDS": "10",
+            # The gateway must outwait a service's projection wait (a true 404 comes late).
+            "MENTORBUS_UPSTREAM_TIMEOUT_SECONDS": "25",
         },
     )
     try:
