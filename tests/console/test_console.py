@@ -3,10 +3,12 @@ Debian Chromium, driven by Playwright against a seeded program through the sessi
 sign in (a wrong key shows the API's problem title), open a program, page and search its
 enrollments, run a cohort matching run with a pin and a fairness floor, watch it finish,
 apply it, explain one mentee's suggestions, and render every chart with its table and CSV
-download. Screenshots are saved under pytest's tmp dir (printed) and copied to
-docs/console/ for the README."""
+download. Screenshots are saved under pytest's tmp dir (printed); with
+MENTORBUS_UPDATE_CONSOLE_SCREENSHOTS=1 they are also copied to docs/console/ for the
+README."""
 
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -206,6 +208,15 @@ async def test_console_runs_a_program_end_to_end(
         await download.save_as(csv_path)
         assert csv_path.read_text().count("\n") > 1
         await page.screenshot(path=shots / "evidence.png", full_page=True)
+        async with page.expect_download() as analytics_info:
+            await (
+                page.locator("figure[data-chart=funnel]")
+                .get_by_role("button", name="Download CSV")
+                .click()
+            )
+        analytics_csv = shots / "analytics.csv"
+        await (await analytics_info.value).save_as(analytics_csv)
+        assert analytics_csv.read_text().splitlines()[0] == "figure,month,value"
         risk = page.locator("#at-risk > li")
         await expect(risk).to_have_count(1)
         await risk.get_by_role("link", name="E-1 ↔ M-1").click()
@@ -220,10 +231,12 @@ async def test_console_runs_a_program_end_to_end(
         # Every asset and call went to the gateway itself (no CDN).
         assert urls and all(u.startswith((base, "blob:")) for u in urls), urls
         assert program.id in page.url
-    docs = ROOT / "docs" / "console"
-    docs.mkdir(parents=True, exist_ok=True)
-    for shot in shots.glob("*.png"):
-        shutil.copy(shot, docs / shot.name)
+    if os.environ.get("MENTORBUS_UPDATE_CONSOLE_SCREENSHOTS") == "1":
+        # The README's pictures: refreshed on request only, so the suite leaves the tree clean.
+        docs = ROOT / "docs" / "console"
+        docs.mkdir(parents=True, exist_ok=True)
+        for shot in shots.glob("*.png"):
+            shutil.copy(shot, docs / shot.name)
 
 
 async def test_a_member_signs_in_with_a_token_and_sees_only_theirs(
