@@ -163,8 +163,17 @@ async def test_console_runs_a_program_end_to_end(
         await expect(rows).to_have_count(7)
         await page.get_by_label("Search this page").fill("M-")
         await expect(rows).to_have_count(3)
-        await page.get_by_label("Role").select_option("mentee")
         await page.get_by_label("Search this page").fill("")
+        # Paging follows next_cursor: 7 enrollments are 5 + 2 at 5 per page.
+        await page.get_by_label("Per page").select_option("5")
+        await expect(rows).to_have_count(5)
+        await page.get_by_role("button", name="Next page").click()
+        await expect(rows).to_have_count(2)
+        await expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+        await page.get_by_role("button", name="First page").click()
+        await expect(rows).to_have_count(5)
+        await page.get_by_label("Per page").select_option("20")
+        await page.get_by_label("Role").select_option("mentee")
         await expect(rows).to_have_count(4)
         await page.screenshot(path=shots / "enrollments.png", full_page=True)
 

@@ -72,6 +72,7 @@ async function programView(programId: string): Promise<void> {
 async function enrollmentsSection(section: HTMLElement, programId: string): Promise<void> {
   const role = el("select", { id: "role" }, ...["", "mentor", "mentee", "both"].map((r) => el("option", { value: r }, r || "any")));
   const search = el("input", { id: "search", type: "search", placeholder: "external id, skill, language" });
+  const size = el("select", { id: "page-size" }, ...["20", "50", "5"].map((n) => el("option", { value: n }, n)));
   const body = el("tbody", {});
   const more = el("button", { type: "button" }, "Next page");
   const first = el("button", { type: "button" }, "First page");
@@ -86,7 +87,7 @@ async function enrollmentsSection(section: HTMLElement, programId: string): Prom
       el("td", {}, e.skills.map((s) => String(s.name ?? "")).join(", ")), el("td", {}, e.languages.join(", ")))));
   };
   const load = async (from: string | null) => {
-    const query = { limit: 20, ...(from ? { cursor: from } : {}), ...(role.value ? { role: role.value as "mentor" } : {}) };
+    const query = { limit: Number(size.value), ...(from ? { cursor: from } : {}), ...(role.value ? { role: role.value as "mentor" } : {}) };
     const page = ok(await api.GET("/v1/programs/{program_id}/enrollments", { params: { path: { program_id: programId }, query } }));
     shown = page.items;
     cursor = page.next_cursor ?? null;
@@ -94,12 +95,14 @@ async function enrollmentsSection(section: HTMLElement, programId: string): Prom
     render();
   };
   role.addEventListener("change", () => void load(null).catch(showError));
+  size.addEventListener("change", () => void load(null).catch(showError));
   search.addEventListener("input", render);
   more.addEventListener("click", () => void load(cursor).catch(showError));
   first.addEventListener("click", () => void load(null).catch(showError));
   section.replaceChildren(el("h2", {}, "Enrollments"),
     el("div", { class: "filters" }, el("label", { for: "role" }, "Role"), role,
-      el("label", { for: "search" }, "Search this page"), search),
+      el("label", { for: "search" }, "Search this page"), search,
+      el("label", { for: "page-size" }, "Per page"), size),
     el("table", { id: "enrollments" }, el("thead", {}, el("tr", {}, ...["Employee", "Role", "Status", "Skills", "Languages"].map((h) => el("th", { scope: "col" }, h)))), body),
     el("div", { class: "actions" }, first, more));
   await load(null);
