@@ -9,6 +9,7 @@ import asyncpg
 import fastapi_offline
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import start_http_server
 
@@ -22,6 +23,7 @@ from services.gateway.pathsafety import PathSafetyMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.settings import GatewaySettings
 from shared.db import asyncpg_dsn
+from shared.errors import problem
 from shared.service import create_service_app
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ CORS_RESPONSE_HEADERS = [
 
 # Swagger UI's files, as the fastapi-offline package ships them.
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+# The reference console (services/gateway/console), as its build leaves it.
+CONSOLE_DIST = Path(__file__).parent / "console" / "dist"
 
 
 async def _purge_periodically(app: FastAPI, every_seconds: float) -> None:
@@ -113,9 +117,25 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             max_age=600,
         )
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
+    _mount_console(app)
     # Outermost: an unsafe path is refused before anything routes it.
     app.add_middleware(PathSafetyMiddleware)
     return app
+
+
+def _mount_console(app: FastAPI) -> None:
+    """Serve the console's static files at /console (public, like /docs: it signs in with
+    the API itself). Unbuilt, /console says so (503) instead of vanishing into a 404."""
+    if (CONSOLE_DIST / "index.html").is_file():
+        app.mount("/console", StaticFiles(directory=CONSOLE_DIST, html=True), name="console")
+        return
+
+    @app.get("/console", include_in_schema=False)
+    @app.get("/console/{rest:path}", include_in_schema=False)
+    async def console_not_built() -> JSONResponse:
+        return problem(
+            503, "Console not built", "Run scripts/bootstrap (services/gateway/console/build)."
+        )
 
 
 app = create_app(GatewaySettings())

@@ -1,0 +1,1 @@
+"""The reference console: its build helper (`spec`); the app itself is TypeScript."""
