@@ -1,6 +1,7 @@
 """Child processes of the local stack: the broker, the S3 server, the services."""
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -10,12 +11,23 @@ import urllib.request
 from pathlib import Path
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out for port 0 is
+# also what every outgoing connection (database, broker clients) takes as its local port,
+# so such a port could be taken between choosing it and a service binding it.
+_SERVICE_PORTS = range(20_000, 32_000)
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port nobody listens on right now, outside the ephemeral range."""
+    for _ in range(200):
+        port = random.choice(_SERVICE_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 def wait_for_port(port: int, timeout: float = 15.0) -> None:
