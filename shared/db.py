@@ -142,6 +142,27 @@ async def migrate(database_url: str, *directories: Path) -> list[str]:
     return applied
 
 
+async def pending_migrations(database_url: str, *directories: Path) -> list[str]:
+    """The migrations of `directories` not yet applied to the database (all of them when
+    it has never been migrated), in the order `migrate` would apply them."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        exists = await conn.fetchval("SELECT to_regclass('schema_migration') IS NOT NULL")
+        done = (
+            {r["version"] for r in await conn.fetch("SELECT version FROM schema_migration")}
+            if exists
+            else set()
+        )
+    finally:
+        await conn.close()
+    return [
+        version
+        for directory in directories
+        for path in sorted(directory.glob("*.sql"))
+        if (version := f"{directory.parent.name}/{path.stem}") not in done
+    ]
+
+
 async def upsert_newer(
     session: AsyncSession, model: type[DeclarativeBase], values: dict[str, Any]
 ) -> bool:

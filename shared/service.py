@@ -26,6 +26,7 @@ from shared.db import (
     make_engine,
     make_sessionmaker,
     migrate,
+    pending_migrations,
     unstorable_text,
 )
 from shared.errors import FieldError, install_problem_handlers, problem
@@ -157,6 +158,17 @@ async def _ensure_topics_then_consume(
         consumer.start()
 
 
+async def _refuse_pending_migrations(database_url: str, migrations: Path) -> None:
+    # The release's migration Job has not run (or failed): serving an old schema would
+    # fail request by request, so fail the start instead and let the platform retry.
+    pending = await pending_migrations(database_url, SHARED_MIGRATIONS, migrations)
+    if pending:
+        raise RuntimeError(
+            f"{len(pending)} migration(s) pending ({', '.join(pending)}) and "
+            "MENTORBUS_MIGRATE_ON_START is false: run `python -m shared.migrate` first"
+        )
+
+
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -183,8 +195,11 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logs.configure(settings.service_name, settings.log_level)
         consistency.configure(settings.projection_wait_seconds)
-        await ensure_database(settings.database_url)
-        await migrate(settings.database_url, SHARED_MIGRATIONS, migrations)
+        if settings.migrate_on_start:
+            await ensure_database(settings.database_url)
+            await migrate(settings.database_url, SHARED_MIGRATIONS, migrations)
+        else:
+            await _refuse_pending_migrations(settings.database_url, migrations)
         engine = make_engine(settings.database_url, settings.database_pool_size)
         sessionmaker = make_sessionmaker(engine)
         app.state.settings = settings

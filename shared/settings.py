@@ -49,6 +49,10 @@ class ServiceSettings(BaseSettings):
     # `postgresql+asyncpg://postgres@127.0.0.1:5432/mentorbus_<service_name>`.
     database_url: str = ""
     database_pool_size: int = 10
+    # Create and migrate the database at start (under an advisory lock). A deployment that
+    # runs `python -m shared.migrate <service>` once per release sets it false: pods then
+    # only check that no migration is pending and refuse to start if one is.
+    migrate_on_start: bool = True
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_topic_partitions: int = 3
     kafka_replication_factor: int = 1
