@@ -73,7 +73,7 @@ class ChildProcess:
         assert self.process is not None
         self.process.send_signal(signum)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
         if self.process is None or self.process.poll() is not None:
             return

@@ -130,11 +130,12 @@ class EventConsumer:
         self._thread.daemon = True
         self._thread.start()
 
-    async def stop(self) -> None:
-        """Finish the current event, leave the group and join the thread."""
+    async def stop(self, grace_seconds: float = 30.0) -> None:
+        """Finish the batch in hand, commit its offsets, leave the group and join the
+        thread (waiting at most `grace_seconds`)."""
         self._stopping.set()
         if self._thread:
-            await asyncio.to_thread(self._thread.join, 30)
+            await asyncio.to_thread(self._thread.join, grace_seconds)
 
     def _poll_forever(self) -> None:
         backoff = 0.5

@@ -239,9 +239,9 @@ def create_service_app(
             starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starter
-            if consumer:
-                await consumer.stop()
-            await relay.stop()
+            # Together: the consumer commits what it applied, the relay sends its batch.
+            grace = settings.shutdown_grace_seconds
+            await asyncio.gather(*([consumer.stop(grace)] if consumer else []), relay.stop(grace))
             await engine.dispose()
 
     app = FastAPI(
