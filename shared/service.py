@@ -22,6 +22,7 @@ from shared import consistency, logs, openapi
 from shared.consumer import EventConsumer, Handler
 from shared.db import (
     SHARED_MIGRATIONS,
+    database_unavailable,
     ensure_database,
     make_engine,
     make_sessionmaker,
@@ -268,6 +269,15 @@ def create_service_app(
             detail = "text may not contain NUL characters"
             return problem(
                 422, "Unprocessable content", detail, errors=[FieldError("body", detail)]
+            )
+        if database_unavailable(exc):
+            # Down, restarting or closed: say so at once, and let the client retry.
+            log.warning("database unavailable: %s", exc.orig or exc)
+            return problem(
+                503,
+                "Service unavailable",
+                "The service's database is unavailable; retry shortly.",
+                headers={"Retry-After": "1"},
             )
         log.error("database error", exc_info=exc)
         return problem(500, "Internal server error", "An unexpected error occurred.")
