@@ -1,0 +1,131 @@
+"""Two instances of every service on the same databases and broker: the consumer groups
+share the partitions and apply each event once, one outbox relay per database sends while
+the other waits, an idempotency key holds across gateway replicas, and a webhook is
+delivered once although both gateways run a delivery worker."""
+
+import asyncio
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from devstack.stack import SERVICES, Stack
+from tests.gateway.test_webhooks import Receiver, receiver, subscribe  # noqa: F401
+from tests.helpers import eventually
+from tests.profiles.test_employees import employee
+
+Connect = Callable[[str], Awaitable[asyncpg.Connection]]
+Org = tuple[str, dict[str, str]]
+RELAY_LOCK = 7_424_012  # shared/outbox.py
+SYNCED = 300
+
+
+@pytest.fixture(scope="module")
+def second(stack: Stack, log_dir: Path) -> Iterator[Stack]:
+    """The same five services again, on other ports, sharing the first set's databases,
+    broker and secrets."""
+    twin = Stack.on_free_ports(
+        bootstrap_servers=stack.bootstrap_servers,
+        embedded_broker=stack.embedded_broker,
+        admin_token=stack.admin_token,
+        identity_secret=stack.identity_secret,
+        log_dir=log_dir / "second",
+        database_prefix=stack.database_prefix,
+        extra_env=dict(stack.extra_env),
+    )
+    try:
+        twin.start(timeout=120)
+        yield twin
+    finally:
+        twin.stop()
+
+
+def _handled(metrics: str, service: str) -> float:
+    pattern = (
+        r'^mentorbus_events_consumed_total\{[^}]*consumer="mentorbus\.' + service
+        + r'"[^}]*outcome="handled"[^}]*\} (\S+)$'
+    )  # fmt: skip
+    return sum(float(m) for m in re.findall(pattern, metrics, flags=re.M))
+
+
+async def test_two_of_everything_share_the_work_and_do_nothing_twice(
+    stack: Stack,
+    second: Stack,
+    api: httpx.AsyncClient,
+    org: Org,
+    service_db: Connect,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    org_id, key = org
+    dbs = {name: await service_db(name) for name in SERVICES}
+    other = httpx.AsyncClient(base_url=second.url(), timeout=30)
+    try:
+        # One relay per database holds the lock and sends; the other instance's waits.
+        async def one_relay_each() -> bool:
+            for conn in dbs.values():
+                granted, waiting = await conn.fetchrow(
+                    "SELECT count(*) FILTER (WHERE granted), count(*) FILTER (WHERE NOT granted)"
+                    " FROM pg_locks WHERE locktype = 'advisory' AND objid = $1"
+                    " AND database = (SELECT oid FROM pg_database"
+                    "                 WHERE datname = current_database())",
+                    RELAY_LOCK,
+                )
+                if (granted, waiting) != (1, 1):
+                    return False
+            return True
+
+        await eventually(one_relay_each, timeout=30)
+
+        # An idempotency key used through one gateway is replayed by the other.
+        headers = {**key, "Idempotency-Key": uuid.uuid4().hex}
+        body = {"name": "Twin cohort", "format": "one_to_one"}
+        first = await api.post("/v1/programs", json=body, headers=headers)
+        again = await other.post("/v1/programs", json=body, headers=headers)
+        assert first.status_code == again.status_code == 201, again.text
+        assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+        listed = (await other.get("/v1/programs", headers=key)).json()["items"]
+        assert [p["id"] for p in listed] == [first.json()["id"]]
+
+        # A webhook, then people synced through the second gateway: both matching
+        # instances handle some of the events (the group split the partitions), every
+        # person is projected once, and the webhook fires once for the one it watches.
+        hook = await subscribe(api, key, receiver.url("twin"), ["mentorbus.person.upserted.v1"])
+        before = [_handled((await httpx.AsyncClient().get(f"{s.url('matching')}/metrics")).text,
+                           "matching") for s in (stack, second)]  # fmt: skip
+        records = [
+            {"external_id": f"T-{i:04}", **employee(email=f"t{i}@example.com")}
+            for i in range(SYNCED)
+        ]
+        synced = await other.post("/v1/employees/bulk", json={"employees": records}, headers=key)
+        assert synced.status_code == 200, synced.text
+
+        async def all_projected() -> bool:
+            count = await dbs["matching"].fetchval(
+                "SELECT count(*) FROM person WHERE org_id = $1", uuid.UUID(org_id)
+            )
+            return bool(count == SYNCED)
+
+        await eventually(all_projected, timeout=60, interval=0.5)
+        after = [_handled((await httpx.AsyncClient().get(f"{s.url('matching')}/metrics")).text,
+                          "matching") for s in (stack, second)]  # fmt: skip
+        shares = [a - b for a, b in zip(after, before, strict=True)]
+        assert all(share > 0 for share in shares), f"one instance did all the work: {shares}"
+        assert sum(shares) == SYNCED, f"handled {sum(shares)} events for {SYNCED} people"
+
+        await eventually(lambda: _got(receiver, SYNCED), timeout=60, interval=0.5)
+        await asyncio.sleep(2)  # time for a second delivery, if there were to be one
+        ids = [r.event["id"] for r in receiver.got("twin")]
+        assert len(ids) == len(set(ids)) == SYNCED, "a webhook was delivered twice"
+        assert hook["id"]
+    finally:
+        await other.aclose()
+        for conn in dbs.values():
+            await conn.close()
+
+
+async def _got(receiver: Receiver, count: int) -> bool:  # noqa: F811
+    return len(receiver.got("twin")) >= count
