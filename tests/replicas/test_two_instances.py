@@ -7,6 +7,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -16,6 +17,7 @@ import pytest
 from devstack.stack import SERVICES, Stack
 from tests.gateway.test_webhooks import Receiver, receiver, subscribe  # noqa: F401
 from tests.helpers import eventually
+from tests.matchmaking import active_match
 from tests.profiles.test_employees import employee
 
 Connect = Callable[[str], Awaitable[asyncpg.Connection]]
@@ -90,6 +92,9 @@ async def test_two_of_everything_share_the_work_and_do_nothing_twice(
         listed = (await other.get("/v1/programs", headers=key)).json()["items"]
         assert [p["id"] for p in listed] == [first.json()["id"]]
 
+        # The rate limit counts requests through either gateway against one budget.
+        assert await _one_budget_across(api, other, key), "each gateway counted on its own"
+
         # A webhook, then people synced through the second gateway: both matching
         # instances handle some of the events (the group split the partitions), every
         # person is projected once, and the webhook fires once for the one it watches.
@@ -121,6 +126,34 @@ async def test_two_of_everything_share_the_work_and_do_nothing_twice(
         ids = [r.event["id"] for r in receiver.got("twin")]
         assert len(ids) == len(set(ids)) == SYNCED, "a webhook was delivered twice"
         assert hook["id"]
+
+        # A reminder due while both sessions instances poll for due reminders goes out once.
+        match = await active_match(api, key, "R-M", "R-E")
+        starts = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=60, seconds=4)
+        booked = await other.post(
+            "/v1/sessions",
+            json={"match_id": match.match_id, "starts_at": starts.isoformat(),
+                  "duration_minutes": 30},
+            headers=key,
+        )  # fmt: skip
+        assert booked.status_code == 201, booked.text
+        org_uuid = uuid.UUID(org_id)
+
+        async def reminded() -> bool:
+            sent = await dbs["sessions"].fetchval(
+                "SELECT count(*) FROM reminder WHERE org_id = $1 AND sent_at IS NOT NULL", org_uuid
+            )
+            return bool(sent)
+
+        await eventually(reminded, timeout=30, interval=0.5)
+        await asyncio.sleep(3)  # both pollers had their turns
+        events = await dbs["sessions"].fetchval(
+            "SELECT count(*) FROM outbox_message"
+            " WHERE payload->>'type' = 'mentorbus.session.reminder_due.v1'"
+            " AND payload->>'orgid' = $1",
+            org_id,
+        )
+        assert events == 1, f"{events} reminders for one due reminder"
     finally:
         await other.aclose()
         for conn in dbs.values():
@@ -129,3 +162,23 @@ async def test_two_of_everything_share_the_work_and_do_nothing_twice(
 
 async def _got(receiver: Receiver, count: int) -> bool:  # noqa: F811
     return len(receiver.got("twin")) >= count
+
+
+def _remaining(response: httpx.Response) -> tuple[int, int]:
+    """(requests left, seconds to the window's end) of the first RateLimit item."""
+    first = response.headers["RateLimit"].split(",")[0]
+    fields = dict(part.split("=") for part in first.split(";")[1:])
+    return int(fields["r"]), int(fields["t"])
+
+
+async def _one_budget_across(
+    one: httpx.AsyncClient, two: httpx.AsyncClient, key: dict[str, str]
+) -> bool:
+    for _ in range(3):  # a window may end between two requests: then try again
+        answers = [await client.get("/v1/programs", headers=key) for client in (one, two, one)]
+        assert all(a.status_code == 200 for a in answers)
+        left = [_remaining(a) for a in answers]
+        if left[0][1] < left[2][1]:
+            continue  # a new window began in between
+        return [r for r, _ in left] == [left[0][0], left[0][0] - 1, left[0][0] - 2]
+    return False
