@@ -1,7 +1,8 @@
 """Two instances of every service on the same databases and broker: the consumer groups
 share the partitions and apply each event once, one outbox relay per database sends while
-the other waits, an idempotency key holds across gateway replicas, and a webhook is
-delivered once although both gateways run a delivery worker."""
+the other waits, an idempotency key and a rate limit hold across gateway replicas, a
+webhook is delivered once although both gateways run a delivery worker, a reminder fires
+once and a matching run runs once although both instances poll for them."""
 
 import asyncio
 import re
@@ -154,6 +155,25 @@ async def test_two_of_everything_share_the_work_and_do_nothing_twice(
             org_id,
         )
         assert events == 1, f"{events} reminders for one due reminder"
+
+        # A matching run queued while both matching instances' workers look for runs: one
+        # of them claims it, once.
+        queued = await other.post(
+            f"/v1/programs/{match.program_id}/matching-runs", json={}, headers=key
+        )
+        assert queued.status_code == 202, queued.text
+        run_id = queued.json()["id"]
+
+        async def finished() -> bool:
+            run = await api.get(f"/v1/matching-runs/{run_id}", headers=key)
+            return run.json()["status"] in ("succeeded", "failed")
+
+        await eventually(finished, timeout=60, interval=0.5)
+        await asyncio.sleep(3)  # the other worker's polls came and went
+        run = await dbs["matching"].fetchrow(
+            "SELECT status, attempts FROM matching_run WHERE id = $1", uuid.UUID(run_id)
+        )
+        assert (run["status"], run["attempts"]) == ("succeeded", 1), dict(run)
     finally:
         await other.aclose()
         for conn in dbs.values():
