@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -281,6 +282,23 @@ def create_service_app(
             )
         log.error("database error", exc_info=exc)
         return problem(500, "Internal server error", "An unexpected error occurred.")
+
+    async def _driver(_: Request, exc: Exception) -> JSONResponse:
+        # Code that talks to asyncpg directly (the gateway's guards) meets the driver's
+        # errors unwrapped: the same answer as above when the database is away.
+        if database_unavailable(exc):
+            log.warning("database unavailable: %s", exc)
+            return problem(
+                503,
+                "Service unavailable",
+                "The service's database is unavailable; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+        log.error("database error", exc_info=exc)
+        return problem(500, "Internal server error", "An unexpected error occurred.")
+
+    for driver_error in (asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError):
+        app.add_exception_handler(driver_error, _driver)
 
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     app.add_middleware(logs.RequestIdMiddleware)  # outermost: every line has the id

@@ -3,7 +3,9 @@ back: requests fail fast with 503 problem+json meanwhile, and everything recover
 the relay included. The machine's PostgreSQL server keeps running (other work shares it):
 only this database stops taking connections."""
 
+import secrets
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -79,3 +81,28 @@ async def test_requests_fail_fast_with_503_then_everything_recovers(
         await eventually(projected, timeout=30)
     finally:
         await matching.close()
+
+
+async def test_the_gateway_without_its_database_answers_503_then_recovers(
+    stack: Stack, api: httpx.AsyncClient, org: Org, server_admin: asyncpg.Connection
+) -> None:
+    _, key = org
+    # Well-formed but never seen: only the database could say whether it is a key.
+    fresh = {"Authorization": f"Bearer mbk_{uuid.uuid4().hex}_{secrets.token_urlsafe(32)}"}
+    database = f"{stack.database_prefix}_gateway"
+    await _allow_connections(server_admin, database, False)
+    try:
+        # Rate limits and key lookups live in the gateway's database.
+        for headers in (key, fresh):
+            started = time.monotonic()
+            down = await api.get("/v1/employees", headers=headers)
+            assert down.status_code == 503, down.text
+            assert down.headers["content-type"].startswith("application/problem+json")
+            assert time.monotonic() - started < 5
+    finally:
+        await _allow_connections(server_admin, database, True)
+
+    async def served() -> bool:
+        return (await api.get("/v1/employees", headers=key)).status_code == 200
+
+    await eventually(served, timeout=15, interval=0.5)
