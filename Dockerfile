@@ -20,4 +20,7 @@ ENV MENTORBUS_SERVICE=gateway
 EXPOSE 8000
 
 # sh -c expands MENTORBUS_SERVICE; exec hands PID 1 to uvicorn so SIGTERM shuts it down cleanly.
-CMD ["sh", "-c", "exec uvicorn services.${MENTORBUS_SERVICE}.app:app --host 0.0.0.0 --port 8000"]
+# On SIGTERM uvicorn stops accepting, waits up to MENTORBUS_SHUTDOWN_GRACE_SECONDS for
+# requests in flight, then the lifespan shutdown commits the consumer's offsets and lets the
+# relay finish its batch (as long again at most): Kubernetes gives 45 s.
+CMD ["sh", "-c", "exec uvicorn services.${MENTORBUS_SERVICE}.app:app --host 0.0.0.0 --port 8000 --timeout-graceful-shutdown ${MENTORBUS_SHUTDOWN_GRACE_SECONDS:-20}"]

@@ -10,7 +10,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-
 # Below Linux's ephemeral range (32768-60999): a port the kernel hands out for port 0 is
 # also what every outgoing connection (database, broker clients) takes as its local port,
 # so such a port could be taken between choosing it and a service binding it.
@@ -85,7 +84,7 @@ class ChildProcess:
         assert self.process is not None
         self.process.send_signal(signum)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
         if self.process is None or self.process.poll() is not None:
             return

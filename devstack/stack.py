@@ -35,6 +35,11 @@ UNLIMITED_RATES_ENV = {
 }
 
 
+# How long a stopped service may take to finish requests in flight (then its consumer and
+# relay as long again); ChildProcess.stop waits longer before it kills.
+SHUTDOWN_GRACE_SECONDS = 5
+
+
 def group_join_defaults(embedded_broker: bool) -> dict[str, str]:
     """The consumer-group settings the local run adds: fast joins on the embedded broker
     only, and only for variables the user has not set."""
@@ -83,6 +88,7 @@ class Stack:
         """The environment a service runs with."""
         env = {
             **group_join_defaults(self.embedded_broker),
+            "MENTORBUS_SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
             "MENTORBUS_SERVICE_NAME": service,
             "MENTORBUS_DATABASE_URL": self.database_url(service),
             "MENTORBUS_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
@@ -105,6 +111,8 @@ class Stack:
                 python_command(
                     "-m", "uvicorn", f"services.{service}.app:app", "--host", "127.0.0.1",
                     "--port", str(self.ports[service]), "--no-access-log",
+                    "--timeout-graceful-shutdown", self.env(service).get(
+                        "MENTORBUS_SHUTDOWN_GRACE_SECONDS", str(SHUTDOWN_GRACE_SECONDS)),
                 ),
                 self.env(service),
                 self.log_dir,

@@ -142,6 +142,27 @@ async def migrate(database_url: str, *directories: Path) -> list[str]:
     return applied
 
 
+async def pending_migrations(database_url: str, *directories: Path) -> list[str]:
+    """The migrations of `directories` not yet applied to the database (all of them when
+    it has never been migrated), in the order `migrate` would apply them."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        exists = await conn.fetchval("SELECT to_regclass('schema_migration') IS NOT NULL")
+        done = (
+            {r["version"] for r in await conn.fetch("SELECT version FROM schema_migration")}
+            if exists
+            else set()
+        )
+    finally:
+        await conn.close()
+    return [
+        version
+        for directory in directories
+        for path in sorted(directory.glob("*.sql"))
+        if (version := f"{directory.parent.name}/{path.stem}") not in done
+    ]
+
+
 async def upsert_newer(
     session: AsyncSession, model: type[DeclarativeBase], values: dict[str, Any]
 ) -> bool:
@@ -237,3 +258,31 @@ def unstorable_text(exc: DBAPIError) -> bool:
     return state in UNSTORABLE_TEXT_STATES or (
         getattr(cause, "sqlstate", None) in UNSTORABLE_TEXT_STATES
     )
+
+
+# SQLSTATEs that say "the database is not there right now", not "this request is wrong":
+# connection exceptions (08), operator intervention (57P01-57P05: shutdown, restart,
+# starting up), too many connections (53300), and a database closed to connections (55000,
+# as `ALTER DATABASE ... ALLOW_CONNECTIONS false` says it).
+_UNAVAILABLE_PREFIXES = ("08", "57P", "53300")
+_CLOSED_DATABASE = "55000"
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database is unreachable or refusing connections (worth a
+    503 and a retry), rather than a fault of the statement or the data."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    seen: BaseException | None = exc
+    for _ in range(5):  # the driver's error sits a link or two down the chain
+        if seen is None:
+            return False
+        if isinstance(seen, (OSError, asyncpg.exceptions.ConnectionDoesNotExistError)):
+            return True
+        state = str(getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None) or "")
+        if state.startswith(_UNAVAILABLE_PREFIXES) or (
+            state == _CLOSED_DATABASE and "accepting connections" in str(seen)
+        ):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False

@@ -141,14 +141,25 @@ class OutboxRelay:
         self._last_purge = time.monotonic()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        # Whether this relay holds the lock (replicas that do not only wait for it).
+        self._leading = False
 
     def start(self) -> None:
         """Run the relay in the background of the current event loop."""
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._service}")
 
-    async def stop(self) -> None:
-        """Stop the relay; unpublished rows stay for the next run."""
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stop the relay. The one holding the lock finishes the batch in flight, sends
+        one more if rows are waiting (what the last requests committed) and marks them,
+        within `grace_seconds`; past that, or on a replica waiting for the lock, it is
+        cancelled. Unpublished rows stay for the next relay either way."""
+        self._stopping = True
+        self._wakeup.set()
         if self._task:
+            if self._leading:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -156,15 +167,17 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         backoff = 0.5
-        while True:
+        while not self._stopping:
             try:
                 conn = await asyncpg.connect(self._dsn)
                 try:
                     await conn.execute("SELECT pg_advisory_lock($1)", _RELAY_LOCK)
+                    self._leading = True
                     await conn.add_listener("outbox_message", self._on_notify)
                     backoff = 0.5
                     await self._relay_forever()
                 finally:
+                    self._leading = False
                     await conn.close()
             except asyncio.CancelledError:
                 raise
@@ -179,6 +192,7 @@ class OutboxRelay:
     async def _relay_forever(self) -> None:
         backoff = 0.5
         while True:
+            stopping = self._stopping  # a stop seen now still gets this last pass
             self._wakeup.clear()
             try:
                 sent = await self.publish_all()
@@ -186,9 +200,13 @@ class OutboxRelay:
             except Exception as exc:  # broker down or slow: keep the rows, retry later
                 OUTBOX_FAILURES.labels(self._service).inc()
                 log.warning("outbox publish failed (%s); retrying in %.1fs", exc, backoff)
+                if stopping:
+                    return
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
+            if stopping:
+                return
             if sent < self._batch_size:
                 if time.monotonic() - self._last_purge > PURGE_EVERY_SECONDS:
                     await self.purge_older_than(self._retention)
@@ -235,7 +253,8 @@ class OutboxRelay:
             sent_ids = [r["id"] for r in batch]
             total += len(batch)
             OUTBOX_PUBLISHED.labels(self._service).inc(len(batch))
-            batch = upcoming
+            # Stopping: this batch is sent (and marked below); the rest waits for the next relay.
+            batch = [] if self._stopping else upcoming
         if sent_ids:
             await self._mark(sent_ids)
         return total

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -22,10 +23,12 @@ from shared import consistency, logs, openapi
 from shared.consumer import EventConsumer, Handler
 from shared.db import (
     SHARED_MIGRATIONS,
+    database_unavailable,
     ensure_database,
     make_engine,
     make_sessionmaker,
     migrate,
+    pending_migrations,
     unstorable_text,
 )
 from shared.errors import FieldError, install_problem_handlers, problem
@@ -166,6 +169,17 @@ async def _ensure_topics_then_consume(
         consumer.start()
 
 
+async def _refuse_pending_migrations(database_url: str, migrations: Path) -> None:
+    # The release's migration Job has not run (or failed): serving an old schema would
+    # fail request by request, so fail the start instead and let the platform retry.
+    pending = await pending_migrations(database_url, SHARED_MIGRATIONS, migrations)
+    if pending:
+        raise RuntimeError(
+            f"{len(pending)} migration(s) pending ({', '.join(pending)}) and "
+            "MENTORBUS_MIGRATE_ON_START is false: run `python -m shared.migrate` first"
+        )
+
+
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -192,8 +206,11 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logs.configure(settings.service_name, settings.log_level)
         consistency.configure(settings.projection_wait_seconds)
-        await ensure_database(settings.database_url)
-        await migrate(settings.database_url, SHARED_MIGRATIONS, migrations)
+        if settings.migrate_on_start:
+            await ensure_database(settings.database_url)
+            await migrate(settings.database_url, SHARED_MIGRATIONS, migrations)
+        else:
+            await _refuse_pending_migrations(settings.database_url, migrations)
         engine = make_engine(settings.database_url, settings.database_pool_size)
         sessionmaker = make_sessionmaker(engine)
         app.state.settings = settings
@@ -237,9 +254,9 @@ def create_service_app(
             starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starter
-            if consumer:
-                await consumer.stop()
-            await relay.stop()
+            # Together: the consumer commits what it applied, the relay sends its batch.
+            grace = settings.shutdown_grace_seconds
+            await asyncio.gather(*([consumer.stop(grace)] if consumer else []), relay.stop(grace))
             await engine.dispose()
 
     app = FastAPI(
@@ -267,8 +284,34 @@ def create_service_app(
             return problem(
                 422, "Unprocessable content", detail, errors=[FieldError("body", detail)]
             )
+        if database_unavailable(exc):
+            # Down, restarting or closed: say so at once, and let the client retry.
+            log.warning("database unavailable: %s", exc.orig or exc)
+            return problem(
+                503,
+                "Service unavailable",
+                "The service's database is unavailable; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
         log.error("database error", exc_info=exc)
         return problem(500, "Internal server error", "An unexpected error occurred.")
+
+    async def _driver(_: Request, exc: Exception) -> JSONResponse:
+        # Code that talks to asyncpg directly (the gateway's guards) meets the driver's
+        # errors unwrapped: the same answer as above when the database is away.
+        if database_unavailable(exc):
+            log.warning("database unavailable: %s", exc)
+            return problem(
+                503,
+                "Service unavailable",
+                "The service's database is unavailable; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+        log.error("database error", exc_info=exc)
+        return problem(500, "Internal server error", "An unexpected error occurred.")
+
+    for driver_error in (asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError):
+        app.add_exception_handler(driver_error, _driver)
 
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     app.add_middleware(logs.RequestIdMiddleware)  # outermost: every line has the id

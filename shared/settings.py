@@ -49,6 +49,10 @@ class ServiceSettings(BaseSettings):
     # `postgresql+asyncpg://postgres@127.0.0.1:5432/mentorbus_<service_name>`.
     database_url: str = ""
     database_pool_size: int = 10
+    # Create and migrate the database at start (under an advisory lock). A deployment that
+    # runs `python -m shared.migrate <service>` once per release sets it false: pods then
+    # only check that no migration is pending and refuse to start if one is.
+    migrate_on_start: bool = True
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_topic_partitions: int = 3
     kafka_replication_factor: int = 1
@@ -76,6 +80,10 @@ class ServiceSettings(BaseSettings):
     # Published outbox rows and inbox records older than this are deleted.
     message_retention_hours: int = 168
     consumer_max_attempts: int = 5
+    # On SIGTERM: how long requests in flight may take to finish (uvicorn's
+    # --timeout-graceful-shutdown reads this variable in the image), then again how long the
+    # consumer (its batch, then an offset commit) and the relay (its batch) may take.
+    shutdown_grace_seconds: float = 20.0
     # Read-your-writes: how long a lookup of an id owned by another service waits for this
     # service's projection to catch up before answering 404 (shared/consistency.py).
     projection_wait_seconds: float = 5.0

@@ -185,3 +185,31 @@ def test_production_refuses_the_shipped_placeholders() -> None:
     with pytest.raises(ValueError, match="ADMIN_TOKEN"):
         GatewaySettings(environment="production", admin_token="a" * 64, identity_secret=strong)
     GatewaySettings(environment="production", admin_token=strong[::-1], identity_secret=strong)
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_pods_are_locked_down_limited_and_kept_through_drains(name: str) -> None:
+    budget = _find("PodDisruptionBudget", name)
+    pod = _find("Deployment", name)["spec"]["template"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert budget["spec"]["minAvailable"] == 1  # below the autoscaler's minimum of 2
+    job_pod = _find("Job", f"{name}-migrate")["spec"]["template"]
+    for spec in (pod["spec"], job_pod["spec"]):
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        (container,) = spec["containers"]
+        assert set(container["resources"]) == {"requests", "limits"}
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }
+        # The read-only root leaves /tmp writable for what needs scratch space.
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    (migrate,) = job_pod["spec"]["containers"]
+    assert migrate["command"] == ["python", "-m", "shared.migrate", name]
+
+
+def test_pods_migrate_only_through_the_jobs() -> None:
+    config = _find("ConfigMap", "mentorbus-config")["data"]
+    assert config["MENTORBUS_MIGRATE_ON_START"] == "false"
+    assert _compose()["x-service-env"]["MENTORBUS_MIGRATE_ON_START"] == "true"

@@ -136,7 +136,14 @@ async def test_consumer_handles_once_and_dead_letters_what_it_cannot(
     raw = [e.model_dump(mode="json") for e in (first, first, failing)]
     await _publish(publisher, [OutgoingRecord(Topic.PEOPLE, key, v) for v in raw])
     poison = {"specversion": "1.0", "type": "garbage"}
-    await _publish(publisher, [OutgoingRecord(Topic.PEOPLE, key, poison)])
+    # A version this build does not know of a type it handles: dead-lettered, not skipped.
+    newer = {**first.model_dump(mode="json"), "id": str(uuid.uuid4())}
+    newer["type"] = newer["type"].removesuffix(".v1") + ".v9"
+    # A type that is not this consumer's at all: skipped, as other services' events are.
+    foreign = {**newer, "id": str(uuid.uuid4()), "type": "mentorbus.someone.else.v1"}
+    await _publish(
+        publisher, [OutgoingRecord(Topic.PEOPLE, key, v) for v in (poison, newer, foreign)]
+    )
     await _publish(publisher, [OutgoingRecord(Topic.PEOPLE, key, last.model_dump(mode="json"))])
 
     consumer = EventConsumer(
@@ -147,10 +154,12 @@ async def test_consumer_handles_once_and_dead_letters_what_it_cannot(
     try:
         rows = await eventually(lambda: _effects_of(sessions, org, {"first", "last"}), timeout=30)
         assert sorted(r[1] for r in rows) == ["first", "last"]  # the duplicate left no row
-        dead = await read_topic(settings, dead_letter_topic(group), lambda rs: len(rs) >= 2)
+        dead = await read_topic(settings, dead_letter_topic(group), lambda rs: len(rs) >= 3)
         reasons = [json.loads(r.value) for r in dead]
+        assert len(reasons) == 3, reasons  # the foreign type is not among them
         assert any("always fails" in d["error"] for d in reasons)
         assert any(d["error"].startswith("invalid event") for d in reasons)
+        assert any(d["error"].endswith("person.upserted.v9") for d in reasons)
         assert all(d["topic"] == Topic.PEOPLE for d in reasons)
     finally:
         await consumer.stop()
