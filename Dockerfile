@@ -1,4 +1,18 @@
 # One image for all five services; MENTORBUS_SERVICE picks which app uvicorn serves.
+
+# The gateway's console (services/gateway/console): its build needs the Node tools and the
+# project itself (the TypeScript types come from the public OpenAPI document).
+FROM python:3.11-slim AS console
+RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY tools/node/package.json tools/node/package-lock.json tools/node/
+RUN npm ci --prefix tools/node --no-audit --no-fund
+COPY pyproject.toml ./
+COPY shared/ ./shared/
+COPY services/ ./services/
+RUN pip install --no-cache-dir . && PYTHON=python services/gateway/console/build
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,6 +24,7 @@ WORKDIR /app
 COPY pyproject.toml ./
 COPY shared/ ./shared/
 COPY services/ ./services/
+COPY --from=console /app/services/gateway/console/dist ./services/gateway/console/dist
 RUN pip install --no-cache-dir .
 
 # A numeric UID lets Kubernetes verify runAsNonRoot without a runAsUser override.
