@@ -35,6 +35,7 @@ from services.matching.criteria import (
     Criteria,
     Participant,
     category_key,
+    mentor_property,
     overlap_value,
     seniority_bounds,
     tenure_months,
@@ -255,6 +256,7 @@ class ScoringModel:
                 self._answer(rule, w[rule.attribute])
         self._exclusions(excluded)
         self._previous(w.get("previous_mentor", 0.0))
+        self._preferences()
 
     # Building the tables ------------------------------------------------------------
 
@@ -393,6 +395,39 @@ class ScoringModel:
         self.previous_cols = np.array(cols, dtype=np.int32)
         self.previous_ptr = np.searchsorted(self.previous_rows, np.arange(self.m + 1))
 
+    def _preferences(self) -> None:
+        """Mentees who state preferences score with the weights normalized over every
+        criterion plus `preferences` (`Criteria.active`): the same as their score without
+        it times (1 - w) plus w x the share met. A row per distinct set of preferences."""
+        index = self.index
+        weight = self.criteria.active(preferences=True).get("preferences", 0.0)
+        self.pref_scale = np.ones(self.m, dtype=np.float32)
+        self.pref_codes = np.zeros(self.m, dtype=np.int32)  # row 0: no preferences
+        rows = [np.zeros(index.n, dtype=np.float32)]
+        seen: dict[frozenset[tuple[str, frozenset[str]]], int] = {}
+        have: dict[str, list[frozenset[str]]] = {}  # key -> each mentor's values
+        met: dict[tuple[str, frozenset[str]], F32] = {}  # one preference -> met by mentor
+        for i, p in enumerate(self.mentees):
+            if weight <= 0 or not p.preferences:
+                continue
+            wanted_all = frozenset(p.preferences.items())
+            code = seen.get(wanted_all)
+            if code is None:
+                row = np.zeros(index.n, dtype=np.float32)
+                for pair in wanted_all:
+                    if pair not in met:
+                        name, wanted = pair
+                        if name not in have:
+                            have[name] = [mentor_property(m, name) for m in index.mentors]
+                        met[pair] = np.array([bool(wanted & h) for h in have[name]], np.float32)
+                    row += met[pair]
+                rows.append(row * np.float32(weight / len(wanted_all)))
+                code = seen[wanted_all] = len(rows) - 1
+            self.pref_codes[i] = code
+            self.pref_scale[i] = 1.0 - weight
+        self.pref_any = bool(seen)
+        self.pref_rows = np.stack(rows).astype(np.float32)
+
     def _exclusions(self, extra: Iterable[tuple[int, int]]) -> None:
         index = self.index
         rows: list[int] = []
@@ -448,6 +483,10 @@ class ScoringModel:
             score[self.previous_rows[lo:hi] - start, self.previous_cols[lo:hi]] += (
                 self.previous_weight
             )
+        if self.pref_any:
+            score *= self.pref_scale[start:stop, None]
+            np.take(self.pref_rows, self.pref_codes[start:stop], axis=0, out=buf)
+            score += buf
         ok = np.empty((c, n), dtype=np.bool_)
         ok[:] = index.available[None, :]
         okbuf = np.empty((c, n), dtype=np.bool_)
