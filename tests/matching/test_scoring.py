@@ -1,13 +1,15 @@
 """Scores, breakdowns, reasons and hard rules on hand-made and random cases (no stack)."""
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 
 from services.matching.criteria import Criteria, Participant, preference_targets
-from services.matching.explain import explain, hard_rule_violations
+from services.matching.explain import explain, explain_peers, hard_rule_violations
+from services.matching.peers import symmetric_scores
 from services.matching.scoring import MentorIndex, ScoringModel, top_k
 from services.matching.skills import goal_skills, goals_to_skills, normalize_skill
 from tests.matching.factories import random_people
@@ -276,3 +278,16 @@ def test_goals_naming_no_skill_match_by_meaning() -> None:
         "agile",
         None,  # close to nothing: stays a goal of its own
     ]
+
+
+def test_peer_scores_with_preferences_on_one_side_equal_the_explained_ones() -> None:
+    criteria = Criteria.from_program({"weights": {"preferences": 1}})
+    people, _ = random_people(4, 16, 3)  # some state preferences, some do not
+    peers = [replace(p, capacity=1) for p in people]
+    score, _ = symmetric_scores(ScoringModel(MentorIndex(criteria, peers), peers))
+    for i, a in enumerate(peers):
+        for j, b in enumerate(peers):
+            if i != j:
+                found = explain_peers(criteria, a, b)
+                assert score[i, j] == pytest.approx(found.score, abs=1e-5)
+                assert found.score == pytest.approx(sum(c.contribution for c in found.breakdown))
