@@ -185,14 +185,12 @@ def explain(criteria: Criteria, mentee: Participant, mentor: Participant) -> Exp
             reasons["previous_mentor"] = "mentored this mentee before in this program"
 
     if "preferences" in weights:
-        met = preferences_met(mentee, mentor)
+        met = sorted(preferences_met(mentee, mentor))  # stored JSON keeps no key order
         stated = len(mentee.preferences)
         values["preferences"] = len(met) / stated
-        reasons["preferences"] = (
-            f"meets {len(met)} of {stated} stated preferences ({_listing(met)})"
-            if met
-            else f"meets none of {stated} stated preferences ({_listing(list(mentee.preferences))})"
-        )
+        shown = met or sorted(mentee.preferences)
+        share = f"{len(met)} of" if met else "none of"
+        reasons["preferences"] = f"meets {share} {stated} stated preferences ({_listing(shown)})"
 
     breakdown = tuple(
         CriterionScore(name, values[name], criteria.weights.get(name, 0.0), w * values[name])
