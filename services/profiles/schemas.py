@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 from pydantic_core import to_json
 
 EmploymentStatus = Literal["active", "inactive", "leave"]
@@ -425,6 +425,11 @@ Skills = Annotated[list[SkillIn], Field(max_length=50), AfterValidator(_unique_s
 Goals = Annotated[list[Annotated[str, Field(min_length=1, max_length=500)]], Field(max_length=20)]
 
 
+_SCALAR: dict[str, Any] = {"anyOf": [{"type": t} for t in ("string", "number", "boolean")]}
+# One error naming `preferences.<key>` rather than one per member of a union.
+_PREFERENCE: dict[str, Any] = {"anyOf": [*_SCALAR["anyOf"], {"type": "array", "items": _SCALAR}]}
+
+
 def _preference_value(value: Any) -> Any:
     def scalar(v: Any) -> bool:
         return isinstance(v, str | int | float | bool) and v is not None
@@ -435,7 +440,7 @@ def _preference_value(value: Any) -> Any:
 
 
 Preferences = Annotated[
-    dict[str, Annotated[Any, AfterValidator(_preference_value)]],
+    dict[str, Annotated[Any, AfterValidator(_preference_value), WithJsonSchema(_PREFERENCE)]],
     AfterValidator(_bounded_preferences),
     Field(
         description="Mentor properties the mentee wants, scored by matching's `preferences` "
