@@ -398,35 +398,33 @@ class ScoringModel:
     def _preferences(self) -> None:
         """Mentees who state preferences score with the weights normalized over every
         criterion plus `preferences` (`Criteria.active`): the same as their score without
-        it times (1 - w) plus w x the share met. A row per distinct set of preferences."""
+        it times (1 - w), plus w x the share met. One 0/1 row over the mentors per distinct
+        stated preference (key and wanted values); each mentee points at theirs (slots,
+        padded with the zero row 0), so memory grows with distinct wishes, not mentees."""
         index = self.index
         weight = self.criteria.active(preferences=True).get("preferences", 0.0)
+        stated = [p.preferences if weight > 0 else {} for p in self.mentees]
+        width = max((len(s) for s in stated), default=0)
+        self.pref_any = width > 0
         self.pref_scale = np.ones(self.m, dtype=np.float32)
-        self.pref_codes = np.zeros(self.m, dtype=np.int32)  # row 0: no preferences
+        self.pref_share = np.zeros(self.m, dtype=np.float32)
+        self.pref_slots = np.zeros((self.m, width), dtype=np.int32)
         rows = [np.zeros(index.n, dtype=np.float32)]
-        seen: dict[frozenset[tuple[str, frozenset[str]]], int] = {}
+        code: dict[tuple[str, frozenset[str]], int] = {}
         have: dict[str, list[frozenset[str]]] = {}  # key -> each mentor's values
-        met: dict[tuple[str, frozenset[str]], F32] = {}  # one preference -> met by mentor
-        for i, p in enumerate(self.mentees):
-            if weight <= 0 or not p.preferences:
+        for i, wishes in enumerate(stated):
+            if not wishes:
                 continue
-            wanted_all = frozenset(p.preferences.items())
-            code = seen.get(wanted_all)
-            if code is None:
-                row = np.zeros(index.n, dtype=np.float32)
-                for pair in wanted_all:
-                    if pair not in met:
-                        name, wanted = pair
-                        if name not in have:
-                            have[name] = [mentor_property(m, name) for m in index.mentors]
-                        met[pair] = np.array([bool(wanted & h) for h in have[name]], np.float32)
-                    row += met[pair]
-                rows.append(row * np.float32(weight / len(wanted_all)))
-                code = seen[wanted_all] = len(rows) - 1
-            self.pref_codes[i] = code
+            for k, (name, wanted) in enumerate(wishes.items()):
+                if (name, wanted) not in code:
+                    if name not in have:
+                        have[name] = [mentor_property(m, name) for m in index.mentors]
+                    rows.append(np.array([bool(wanted & h) for h in have[name]], np.float32))
+                    code[name, wanted] = len(rows) - 1
+                self.pref_slots[i, k] = code[name, wanted]
             self.pref_scale[i] = 1.0 - weight
-        self.pref_any = bool(seen)
-        self.pref_rows = np.stack(rows).astype(np.float32)
+            self.pref_share[i] = weight / len(wishes)
+        self.pref_met = np.stack(rows).reshape(len(rows), index.n)
 
     def _exclusions(self, extra: Iterable[tuple[int, int]]) -> None:
         index = self.index
@@ -485,8 +483,13 @@ class ScoringModel:
             )
         if self.pref_any:
             score *= self.pref_scale[start:stop, None]
-            np.take(self.pref_rows, self.pref_codes[start:stop], axis=0, out=buf)
-            score += buf
+            acc = np.zeros((c, n), dtype=np.float32)
+            block = self.pref_slots[start:stop]
+            for k in range(block.shape[1]):
+                np.take(self.pref_met, block[:, k], axis=0, out=buf)
+                acc += buf
+            acc *= self.pref_share[start:stop, None]
+            score += acc
         ok = np.empty((c, n), dtype=np.bool_)
         ok[:] = index.available[None, :]
         okbuf = np.empty((c, n), dtype=np.bool_)
