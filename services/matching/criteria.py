@@ -15,7 +15,7 @@ LEVELS = 6  # skill level 0 (does not have it) .. 5 (expert)
 NEUTRAL = 0.5  # the value of a criterion whose data one side lacks: neither good nor bad
 CRITERIA = (
     "skills", "goals", "languages", "time_zone", "department", "seniority", "attributes",
-    "previous_mentor",
+    "previous_mentor", "preferences",
 )  # fmt: skip
 # A reverse program's tenure gap unless its criteria name one: the mentor joined at least a
 # year after the mentee (junior mentors for senior mentees).
@@ -29,7 +29,10 @@ DEFAULT_WEIGHTS = {
     "languages": 0.1,
     "time_zone": 0.1,
     "attributes": 0.05,
+    "preferences": 0.1,  # only for mentees who state preferences (Criteria.active)
 }
+# What a mentee's `preferences` may name: mentor properties (and `attributes.<name>`).
+PREFERENCE_KEYS = ("department", "division", "title", "location", "languages")
 # Seniority beyond the wanted gap fades out over these many years instead of dropping to 0.
 SENIORITY_FADE_BELOW = 3.0
 SENIORITY_FADE_ABOVE = 5.0
@@ -57,6 +60,8 @@ class Participant:
     capacity: int = 0  # places still open (mentors)
     # Mentees: the mentor enrollments of their completed matches in the program.
     previous: frozenset[uuid.UUID] = frozenset()
+    # Mentees: the mentor properties they asked for (`preference_targets`), key -> values.
+    preferences: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,13 @@ class Criteria:
       `attributes` (and `division`, `title`); their weighted mean is `attributes`.
     - `prefer_previous_mentor`: the weight of `previous_mentor` (1 for a mentor the mentee
       completed a match with in this program, else 0); default 0: never again.
+    - `weights.preferences` (default 0.1): the mentee's own `preferences`, e.g.
+      `{"department": "Engineering", "location": ["Berlin", "Remote"], "languages": ["de"]}`:
+      each key a mentor property (`PREFERENCE_KEYS`, or `attributes.<name>`), each value one
+      wanted value or a list of acceptable ones; unknown keys are ignored. Its value is the
+      share of stated preferences the mentor meets. It takes part only for a mentee who
+      states preferences: for others the weights are normalized without it, so their
+      scores are what they would be without the criterion.
     A `reverse` program without a `seniority_gap` wants junior mentors (`REVERSE_GAP`).
     """
 
@@ -151,10 +163,13 @@ class Criteria:
             answer_rules=tuple(answers),
         )
 
-    def active(self) -> dict[str, float]:
-        """The criteria that take part in the score, with their weight normalized to sum 1."""
+    def active(self, preferences: bool = False) -> dict[str, float]:
+        """The criteria that take part in the score, with their weight normalized to sum 1;
+        `preferences` only when the mentee states some (`preferences=True`)."""
         names = CRITERIA + tuple(r.attribute for r in self.answer_rules)
         weights = {name: float(self.weights.get(name, 0.0)) for name in names}
+        if not preferences:
+            weights["preferences"] = 0.0
         if self.department_rule == "any":
             weights["department"] = 0.0
         if not any(r.weight > 0 for r in self.attribute_rules):
@@ -236,3 +251,53 @@ def seniority_bounds(criteria: Criteria) -> tuple[float, float]:
     low = criteria.min_seniority_years if criteria.min_seniority_years is not None else 0.0
     high = criteria.max_seniority_years
     return low, (high if high is not None else math.inf)
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | bool) or (
+        isinstance(value, int | float) and math.isfinite(value)
+    )
+
+
+def preference_targets(raw: Any) -> dict[str, frozenset[str]]:
+    """A mentee's `preferences` as scoring reads them: known keys (`PREFERENCE_KEYS`,
+    `attributes.<name>`) with their wanted values as category keys (languages as primary
+    subtags). Unknown keys, empty and malformed values are ignored: never an error here."""
+    if not isinstance(raw, Mapping):
+        return {}
+    targets: dict[str, frozenset[str]] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not (
+            key in PREFERENCE_KEYS or (key.startswith("attributes.") and len(key) > 11)
+        ):
+            continue
+        items = value if isinstance(value, list) else [value]
+        wanted = value_set([v for v in items if _scalar(v)])
+        if key == "languages":
+            wanted = frozenset(v.split("-")[0] for v in wanted)
+        if wanted:
+            targets[key] = wanted
+    return targets
+
+
+def mentor_property(mentor: Participant, key: str) -> frozenset[str]:
+    """The values a mentor has for a preference key, as category keys."""
+    if key == "languages":
+        return frozenset(mentor.languages)
+    if key == "department":
+        return value_set(mentor.department)
+    return value_set(mentor.attributes.get(key.removeprefix("attributes.")))
+
+
+def preferences_met(mentee: Participant, mentor: Participant) -> list[str]:
+    """The mentee's stated preferences (keys) that the mentor meets."""
+    return [
+        key for key, wanted in mentee.preferences.items() if wanted & mentor_property(mentor, key)
+    ]
+
+
+def preferences_value(mentee: Participant, mentor: Participant) -> float:
+    """The share of the mentee's stated preferences the mentor meets (0 when none stated)."""
+    if not mentee.preferences:
+        return 0.0
+    return len(preferences_met(mentee, mentor)) / len(mentee.preferences)

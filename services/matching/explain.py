@@ -10,6 +10,7 @@ from services.matching.criteria import (
     Participant,
     category_key,
     overlap_value,
+    preferences_met,
     rule_value,
     seniority_bounds,
     seniority_gap,
@@ -58,7 +59,7 @@ def skill_targets(mentee: Participant) -> dict[str, int]:
 
 def explain(criteria: Criteria, mentee: Participant, mentor: Participant) -> Explanation:
     """Score one pair in plain Python, with its breakdown and reasons."""
-    weights = criteria.active()
+    weights = criteria.active(preferences=bool(mentee.preferences))
     values: dict[str, float] = {}
     reasons: dict[str, str] = {}
 
@@ -183,6 +184,14 @@ def explain(criteria: Criteria, mentee: Participant, mentor: Participant) -> Exp
         if again:
             reasons["previous_mentor"] = "mentored this mentee before in this program"
 
+    if "preferences" in weights:
+        met = sorted(preferences_met(mentee, mentor))  # stored JSON keeps no key order
+        stated = len(mentee.preferences)
+        values["preferences"] = len(met) / stated
+        shown = met or sorted(mentee.preferences)
+        share = f"{len(met)} of" if met else "none of"
+        reasons["preferences"] = f"meets {share} {stated} stated preferences ({_listing(shown)})"
+
     breakdown = tuple(
         CriterionScore(name, values[name], criteria.weights.get(name, 0.0), w * values[name])
         for name, w in weights.items()
@@ -199,11 +208,19 @@ def explain_peers(criteria: Criteria, a: Participant, b: Participant) -> Explana
     """Two peers learn from each other: each criterion is the mean of both directions (a
     learning from b, b from a), so the score is symmetric; reasons say whose they are."""
     ab, ba = explain(criteria, a, b), explain(criteria, b, a)
+    # A criterion only one direction has (`preferences`, stated by one peer) counts for
+    # that direction alone: the score stays the mean of the two directions' scores.
+    left = {c.criterion: c for c in ab.breakdown}
+    right = {c.criterion: c for c in ba.breakdown}
     breakdown = tuple(
         CriterionScore(
-            x.criterion, (x.value + y.value) / 2, x.weight, (x.contribution + y.contribution) / 2
+            name,
+            sum(c.value for c in sides) / len(sides),
+            sides[0].weight,
+            sum(c.contribution for c in sides) / 2,
         )
-        for x, y in zip(ab.breakdown, ba.breakdown, strict=True)
+        for name in {**left, **right}
+        if (sides := [c for c in (left.get(name), right.get(name)) if c is not None])
     )
     reasons = tuple(f"for {a.external_id}: {r}" for r in ab.reasons[:3]) + tuple(
         f"for {b.external_id}: {r}" for r in ba.reasons[:3]

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.matching.criteria import Criteria, Participant
+from services.matching.criteria import Criteria, Participant, preference_targets
 from services.matching.embeddings import EMBEDDER, Vectors, closest_skills, unpack
 from services.matching.memory import collector_paused
 from services.matching.models import (
@@ -102,6 +102,7 @@ class EnrollmentRecord:
     status: str
     goal_vectors: bytes | None = None
     answers: dict[str, Any] = field(default_factory=dict)
+    preferences: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -199,6 +200,7 @@ def participant(
         managers=managers,
         attributes=attributes,
         capacity=capacity,
+        preferences=preference_targets(enrollment.preferences),
     )
 
 
@@ -324,7 +326,7 @@ async def bump_revision(session: AsyncSession, scopes: set[uuid.UUID]) -> None:
 # Columns in `EnrollmentRecord` order; `skills` as text, decoded in bulk.
 _ENROLLMENTS = """
     SELECT id, person_id, employee_external_id, version, role, skills::text, goals, languages,
-           capacity, status, goal_vectors, answers::text
+           capacity, status, goal_vectors, answers::text, preferences::text
     FROM enrollment
     WHERE org_id = $1 AND program_id = $2 AND status = 'active'
 """
@@ -342,6 +344,7 @@ async def load_enrollments(
     rows = await (await driver(session)).fetch(_ENROLLMENTS, org_id, program_id)
     skills = _json_values(row[5] for row in rows)
     answers = _json_values(row[11] for row in rows)
+    preferences = _json_values(row[12] for row in rows)
     return [
         EnrollmentRecord(
             id=row[0],
@@ -356,6 +359,7 @@ async def load_enrollments(
             status=row[9],
             goal_vectors=row[10],
             answers=answers[k] or {},
+            preferences=preferences[k] or {},
         )
         for k, row in enumerate(rows)
     ]

@@ -35,6 +35,7 @@ from services.matching.criteria import (
     Criteria,
     Participant,
     category_key,
+    mentor_property,
     overlap_value,
     seniority_bounds,
     tenure_months,
@@ -255,6 +256,7 @@ class ScoringModel:
                 self._answer(rule, w[rule.attribute])
         self._exclusions(excluded)
         self._previous(w.get("previous_mentor", 0.0))
+        self._preferences()
 
     # Building the tables ------------------------------------------------------------
 
@@ -393,6 +395,37 @@ class ScoringModel:
         self.previous_cols = np.array(cols, dtype=np.int32)
         self.previous_ptr = np.searchsorted(self.previous_rows, np.arange(self.m + 1))
 
+    def _preferences(self) -> None:
+        """Mentees who state preferences score with the weights normalized over every
+        criterion plus `preferences` (`Criteria.active`): the same as their score without
+        it times (1 - w), plus w x the share met. One 0/1 row over the mentors per distinct
+        stated preference (key and wanted values); each mentee points at theirs (slots,
+        padded with the zero row 0), so memory grows with distinct wishes, not mentees."""
+        index = self.index
+        weight = self.criteria.active(preferences=True).get("preferences", 0.0)
+        stated = [p.preferences if weight > 0 else {} for p in self.mentees]
+        width = max((len(s) for s in stated), default=0)
+        self.pref_any = width > 0
+        self.pref_scale = np.ones(self.m, dtype=np.float32)
+        self.pref_share = np.zeros(self.m, dtype=np.float32)
+        self.pref_slots = np.zeros((self.m, width), dtype=np.int32)
+        rows = [np.zeros(index.n, dtype=np.float32)]
+        code: dict[tuple[str, frozenset[str]], int] = {}
+        have: dict[str, list[frozenset[str]]] = {}  # key -> each mentor's values
+        for i, wishes in enumerate(stated):
+            if not wishes:
+                continue
+            for k, (name, wanted) in enumerate(wishes.items()):
+                if (name, wanted) not in code:
+                    if name not in have:
+                        have[name] = [mentor_property(m, name) for m in index.mentors]
+                    rows.append(np.array([bool(wanted & h) for h in have[name]], np.float32))
+                    code[name, wanted] = len(rows) - 1
+                self.pref_slots[i, k] = code[name, wanted]
+            self.pref_scale[i] = 1.0 - weight
+            self.pref_share[i] = weight / len(wishes)
+        self.pref_met = np.stack(rows).reshape(len(rows), index.n)
+
     def _exclusions(self, extra: Iterable[tuple[int, int]]) -> None:
         index = self.index
         rows: list[int] = []
@@ -448,6 +481,15 @@ class ScoringModel:
             score[self.previous_rows[lo:hi] - start, self.previous_cols[lo:hi]] += (
                 self.previous_weight
             )
+        if self.pref_any:
+            score *= self.pref_scale[start:stop, None]
+            acc = np.zeros((c, n), dtype=np.float32)
+            block = self.pref_slots[start:stop]
+            for k in range(block.shape[1]):
+                np.take(self.pref_met, block[:, k], axis=0, out=buf)
+                acc += buf
+            acc *= self.pref_share[start:stop, None]
+            score += acc
         ok = np.empty((c, n), dtype=np.bool_)
         ok[:] = index.available[None, :]
         okbuf = np.empty((c, n), dtype=np.bool_)

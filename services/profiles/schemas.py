@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 from pydantic_core import to_json
 
 EmploymentStatus = Literal["active", "inactive", "leave"]
@@ -239,6 +239,13 @@ class CriteriaWeights(BaseModel):
     languages: float = Field(default=0.1, ge=0, le=100)
     time_zone: float = Field(default=0.1, ge=0, le=100)
     attributes: float = Field(default=0.05, ge=0, le=100)
+    preferences: float = Field(
+        default=0.1,
+        ge=0,
+        le=100,
+        description="The share of a mentee's stated `preferences` the mentor meets; scored "
+        "only for mentees who state preferences",
+    )
 
 
 class SeniorityGap(BaseModel):
@@ -416,7 +423,33 @@ def _bounded_preferences(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 Skills = Annotated[list[SkillIn], Field(max_length=50), AfterValidator(_unique_skills)]
 Goals = Annotated[list[Annotated[str, Field(min_length=1, max_length=500)]], Field(max_length=20)]
-Preferences = Annotated[dict[str, Any], AfterValidator(_bounded_preferences)]
+
+
+_SCALAR: dict[str, Any] = {"anyOf": [{"type": t} for t in ("string", "number", "boolean")]}
+# One error naming `preferences.<key>` rather than one per member of a union.
+_PREFERENCE: dict[str, Any] = {"anyOf": [*_SCALAR["anyOf"], {"type": "array", "items": _SCALAR}]}
+
+
+def _preference_value(value: Any) -> Any:
+    def scalar(v: Any) -> bool:
+        return isinstance(v, str | int | float | bool) and v is not None
+
+    if not (scalar(value) or (isinstance(value, list) and all(scalar(v) for v in value))):
+        raise ValueError("must be a string, number or boolean, or a list of them")
+    return value
+
+
+Preferences = Annotated[
+    dict[str, Annotated[Any, AfterValidator(_preference_value), WithJsonSchema(_PREFERENCE)]],
+    AfterValidator(_bounded_preferences),
+    Field(
+        description="Mentor properties the mentee wants, scored by matching's `preferences` "
+        'criterion: e.g. `{"department": "Engineering", "location": ["Berlin", "Remote"], '
+        '"languages": ["de"]}`. Each key a mentor property (`department`, `division`, '
+        "`title`, `location`, `languages`, or `attributes.<name>`), each value one wanted "
+        "value or a list of acceptable ones; other keys are kept but not scored."
+    ),
+]
 # Checked against the program's questions by the use case (422 naming `answers.<key>`).
 Answers = Annotated[dict[str, Any], AfterValidator(_bounded_preferences)]
 

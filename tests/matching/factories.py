@@ -84,6 +84,8 @@ def enrollment_event(
 def random_people(seed: int, mentees: int, mentors: int) -> tuple[list[Participant], ...]:
     """Small random cohorts with every kind of value, including unknown ones."""
     rng = random.Random(seed)
+    # A stream of its own, so that the other values stay what they were before preferences.
+    wishes = random.Random(seed + 7919)
     skills = ["python", "sql", "go", "leadership", "sales", "design", "rust"]
 
     def one(prefix: str, i: int, mentor: bool) -> Participant:
@@ -104,6 +106,17 @@ def random_people(seed: int, mentees: int, mentors: int) -> tuple[list[Participa
                 "answers.topics": rng.sample(["ai", "cloud", "sales", "hiring"], rng.randint(0, 2)),
             },
             capacity=rng.randint(0, 2) if mentor else 0,
+            preferences={} if mentor else preferences(),
         )
+
+    def preferences() -> dict[str, frozenset[str]]:
+        options = {
+            "department": ["sales", "engineering", "data"],
+            "location": ["berlin", "paris", "remote"],
+            "languages": ["en", "de", "fr"],
+            "attributes.answers.industry": ["retail", "banking"],
+        }
+        keys = wishes.sample(sorted(options), wishes.randint(0, 3))
+        return {k: frozenset(wishes.sample(options[k], wishes.randint(1, 2))) for k in keys}
 
     return [one("E", i, False) for i in range(mentees)], [one("M", j, True) for j in range(mentors)]

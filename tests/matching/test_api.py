@@ -11,6 +11,7 @@ import pytest
 from shared.events import (
     EnrollmentCreatedV1,
     EnrollmentState,
+    EnrollmentUpdatedV1,
     EnrollmentWithdrawnV1,
     PersonDeactivatedV1,
     ProgramCreatedV1,
@@ -358,3 +359,51 @@ async def test_cohort_run_proposes_explains_and_applies(
 async def _finished(api: httpx.AsyncClient, key: dict[str, str], run_id: str) -> Any:
     run = (await api.get(f"/v1/matching-runs/{run_id}", headers=key)).json()
     return run if run["status"] in ("succeeded", "failed") else None
+
+
+async def test_a_mentees_preferences_change_who_ranks_first(
+    api: httpx.AsyncClient, org: Org, feed: Feed
+) -> None:
+    org_id, key = org
+    program = program_event()
+    pid = program.program_id
+    tag = uuid.uuid4().hex[:6]
+    mentee_p = person_event(f"{tag}-e")
+    near_p = person_event(f"{tag}-near")  # same time zone: first without preferences
+    berlin_p = person_event(
+        f"{tag}-berlin",
+        time_zone="Europe/Berlin",
+        department="Data",
+        attributes={"location": "Berlin"},
+    )
+    mentee = enrollment_event(pid, mentee_p, "mentee", skills={"python": 2})
+    near = enrollment_event(pid, near_p, "mentor", skills={"python": 5})
+    berlin = enrollment_event(pid, berlin_p, "mentor", skills={"python": 5})
+    await feed.send(org_id, program, mentee_p, near_p, berlin_p)
+    await feed.send(org_id, mentee, near, berlin)
+    url = suggestions_url(pid, mentee.enrollment_id)
+
+    before = (await api.get(url, headers=key)).json()["items"]
+    assert [i["mentor_enrollment_id"] for i in before] == [
+        str(near.enrollment_id),
+        str(berlin.enrollment_id),
+    ]
+    assert all("preferences" not in {c["criterion"] for c in i["breakdown"]} for i in before)
+
+    wishes = {"department": "data", "location": ["Berlin", "Remote"], "languages": ["de"],
+              "shoe_size": 42}  # fmt: skip
+    updated = EnrollmentUpdatedV1(**{**mentee.model_dump(), "version": 2, "preferences": wishes})
+    await feed.send(org_id, updated)
+    after = (await api.get(url, headers=key)).json()["items"]
+    assert [i["mentor_enrollment_id"] for i in after] == [
+        str(berlin.enrollment_id),
+        str(near.enrollment_id),
+    ]
+    best = {c["criterion"]: c for c in after[0]["breakdown"]}
+    assert best["preferences"]["value"] == pytest.approx(2 / 3)
+    assert "meets 2 of 3 stated preferences (department, location)" in after[0]["reasons"]
+    assert sum(c["contribution"] for c in best.values()) == pytest.approx(
+        after[0]["score"], abs=1e-5
+    )
+    other = {c["criterion"]: c for c in after[1]["breakdown"]}
+    assert other["preferences"]["value"] == 0.0

@@ -1,13 +1,15 @@
 """Scores, breakdowns, reasons and hard rules on hand-made and random cases (no stack)."""
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 
-from services.matching.criteria import Criteria, Participant
-from services.matching.explain import explain, hard_rule_violations
+from services.matching.criteria import Criteria, Participant, preference_targets
+from services.matching.explain import explain, explain_peers, hard_rule_violations
+from services.matching.peers import symmetric_scores
 from services.matching.scoring import MentorIndex, ScoringModel, top_k
 from services.matching.skills import goal_skills, goals_to_skills, normalize_skill
 from tests.matching.factories import random_people
@@ -138,7 +140,18 @@ def test_intake_answers_are_criteria_of_their_own() -> None:
     assert "same answer to industry (retail)" in found.reasons
 
 
-@pytest.mark.parametrize("raw", [{}, FULL, {**FULL, "require_shared_language": True}, ANSWERS])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {},
+        FULL,
+        {**FULL, "require_shared_language": True},
+        ANSWERS,
+        {"weights": {"preferences": 3}},
+        {"weights": {k: 0 for k in WEIGHTS} | {"preferences": 1}},
+        {"weights": {"preferences": 0}},
+    ],
+)
 def test_vectorized_scores_equal_the_explained_ones(raw: dict[str, Any]) -> None:
     criteria = Criteria.from_program(raw)
     mentees, mentors = random_people(1, 40, 25)
@@ -149,6 +162,34 @@ def test_vectorized_scores_equal_the_explained_ones(raw: dict[str, Any]) -> None
             assert score[i, j] == pytest.approx(
                 explain(criteria, mentees[i], mentors[j]).score, abs=1e-5
             )
+
+
+def test_preferences_score_the_share_of_stated_wishes_met() -> None:
+    raw = {"preferences": {"department": "Engineering", "location": ["Berlin", "Remote"],
+                           "languages": ["de-DE"], "favourite_colour": "blue",
+                           "title": {"nested": 1}}}  # fmt: skip
+    wants = preference_targets(raw["preferences"])
+    assert wants == {
+        "department": frozenset({"engineering"}),
+        "location": frozenset({"berlin", "remote"}),
+        "languages": frozenset({"de"}),
+    }  # the unknown key and the malformed value are ignored
+    criteria = Criteria.from_program({})
+    mentee = person("E", preferences=wants)
+    mentor = person("M", department="engineering", attributes={"location": "Remote"},
+                    languages=frozenset({"en"}))  # fmt: skip
+    found = explain(criteria, mentee, mentor)
+    line = next(c for c in found.breakdown if c.criterion == "preferences")
+    assert line.value == pytest.approx(2 / 3) and line.weight == pytest.approx(0.1)
+    assert "meets 2 of 3 stated preferences (department, location)" in found.reasons
+    # Weights are normalized with `preferences` only for a mentee who states some: one who
+    # states none scores as if the criterion did not exist.
+    assert "preferences" not in criteria.active()
+    assert criteria.active(preferences=True)["preferences"] == pytest.approx(0.1 / 0.95)
+    plain = explain(criteria, person("E"), mentor)
+    assert "preferences" not in {c.criterion for c in plain.breakdown}
+    missed = explain(criteria, person("E", preferences={"division": frozenset({"x"})}), mentor)
+    assert "meets none of 1 stated preferences (division)" in missed.reasons
 
 
 @pytest.mark.parametrize("raw", [{}, FULL, {**FULL, "require_shared_language": True}])
@@ -237,3 +278,16 @@ def test_goals_naming_no_skill_match_by_meaning() -> None:
         "agile",
         None,  # close to nothing: stays a goal of its own
     ]
+
+
+def test_peer_scores_with_preferences_on_one_side_equal_the_explained_ones() -> None:
+    criteria = Criteria.from_program({"weights": {"preferences": 1}})
+    people, _ = random_people(4, 16, 3)  # some state preferences, some do not
+    peers = [replace(p, capacity=1) for p in people]
+    score, _ = symmetric_scores(ScoringModel(MentorIndex(criteria, peers), peers))
+    for i, a in enumerate(peers):
+        for j, b in enumerate(peers):
+            if i != j:
+                found = explain_peers(criteria, a, b)
+                assert score[i, j] == pytest.approx(found.score, abs=1e-5)
+                assert found.score == pytest.approx(sum(c.contribution for c in found.breakdown))

@@ -57,6 +57,7 @@ async def test_program_lifecycle_with_etags_and_events(
     assert body["criteria"]["department_rule"] == "different"
     assert body["criteria"]["weights"]["skills"] == 0.5
     assert body["criteria"]["weights"]["time_zone"] == 0.1  # a default filled in
+    assert body["criteria"]["weights"]["preferences"] == 0.1
     assert created.headers["etag"] == '"1"'
 
     got = await api.get(f"/v1/programs/{body['id']}", headers=key)
@@ -253,6 +254,11 @@ async def test_enrollment_rules(api: httpx.AsyncClient, org: Org) -> None:
     )
     await refused({"employee_external_id": "R-1", "role": "mentee", "languages": ["?"]},
                   "languages.0")  # fmt: skip
+    # Preferences name wanted mentor values: a value or a list of them, nothing nested.
+    for bad in ({"x": 1}, [["Berlin"]], None):
+        await refused({"employee_external_id": "R-1", "role": "mentee",
+                       "preferences": {"department": "Data", "location": bad}},
+                      "preferences.location")  # fmt: skip
     both = await api.post(
         f"/v1/programs/{peer['id']}/enrollments",
         json={"employee_external_id": "R-1", "role": "both"},
