@@ -13,8 +13,8 @@ Weights are integers, so "exact" means the proven integer optimum. In order of c
    duals and joins when it could raise the total (column generation), so the final LP is
    the optimum over every edge. An integral optimum of a relaxation with valid cuts is
    the integer optimum.
-3. If that does not settle in `CUT_ROUNDS` rounds: HiGHS branch and cut over every edge,
-   with the cuts found so far.
+3. If that does not settle in `CUT_ROUNDS` rounds, or for the `participation` objective:
+   HiGHS branch and cut over every edge (with the cuts found so far).
 """
 
 from dataclasses import dataclass
@@ -75,6 +75,11 @@ def solve_b_matching(
     rounded = round_half_edges(n, edges, weight, x)
     if rounded is not None:
         return rounded
+    if participation:
+        # Pair counts weigh SCALE x n times a score unit: beyond an LP's tolerances, so the
+        # warm re-solves lose their basis and price in noise (minutes). Lexicographic phases
+        # (count, then score) would fix it; until then the integer program, as before.
+        return integer_program(n, caps, edges, weight)
     cutting = CuttingPlanes(n, caps, edges, weight)
     exact = cutting.solve(x / 2)
     if exact is not None:
