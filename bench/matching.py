@@ -4,6 +4,7 @@
     .venv/bin/python bench/matching.py 2000x800     # other sizes (mentees x mentors)
     .venv/bin/python bench/matching.py --service    # also the service's own run, end to end
     .venv/bin/python bench/matching.py --formats    # top-K loss table, peer run, group run
+    .venv/bin/python bench/matching.py --peer [--mip-baseline]   # the 5,000-peer run only
 
 Each cohort (capacity 3; random but realistic profiles: skewed skill popularity, a few star
 mentors everybody wants, an org chart, several languages and time zones) is built as
@@ -24,6 +25,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,8 +39,9 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from services.matching import domain, runs
+from services.matching.bmatching import SCALE, integer_program, solve_b_matching
 from services.matching.models import ProgramProjection
-from services.matching.peers import SCALE, candidate_pairs, plan_peers, symmetric_scores
+from services.matching.peers import candidate_pairs, plan_peers, symmetric_scores
 from services.matching.planner import K_NOTE, RunOptions, plan_cohort
 from services.matching.pool import EnrollmentRecord, PersonRecord, build_pool
 from services.matching.scoring import ScoringModel
@@ -373,19 +376,23 @@ def top_k_loss(n_mentees: int = 5000, n_mentors: int = 2000) -> None:
         )
 
 
-def peer_run(n_peers: int = 5000, capacity: int = 2) -> None:
-    """A peer run: the exact b-matching (HiGHS) beside a greedy pairing and the LP bound
-    on the same candidate pairs."""
+def peer_run(n_peers: int = 5000, capacity: int = 2, *, mip_baseline: bool = False) -> None:
+    """A peer run: the exact b-matching beside a greedy pairing and the LP bound on the same
+    candidate pairs; the solve alone (wall and CPU: the machine may be shared) beside HiGHS'
+    plain branch and cut over every pair (the previous solver) with `mip_baseline`."""
     program, people, enrollments = make_rows(n_peers, 0, format="peer", capacity=capacity)
     started = time.perf_counter()
     pool = build_pool(program, (0, 0), enrollments, people, [])
     inputs = runs.prepare_run(pool, RUN_OPTIONS)
     prepare = time.perf_counter() - started
+    cpu = time.process_time()
     plan = plan_peers(inputs.model, inputs.options)
+    plan_cpu = time.process_time() - cpu
     t = plan.timings
     score, ok = symmetric_scores(inputs.model)
     edges = candidate_pairs(score, ok, K)
     caps = np.full(n_peers, capacity)
+    weight = np.rint(edges.score.astype(np.float64) * SCALE).astype(np.int64) + 1
     # Greedy: best pair first while both have a place.
     left, greedy_total, greedy_pairs = caps.copy(), 0.0, 0
     for e in np.argsort(-edges.score, kind="stable"):
@@ -396,7 +403,6 @@ def peer_run(n_peers: int = 5000, capacity: int = 2) -> None:
             greedy_total += float(edges.score[e])
             greedy_pairs += 1
     started = time.perf_counter()
-    weight = np.rint(edges.score.astype(np.float64) * SCALE) + 1
     incidence = csr_matrix(
         (
             np.ones(2 * len(edges)),
@@ -411,13 +417,32 @@ def peer_run(n_peers: int = 5000, capacity: int = 2) -> None:
         f"peer run {n_peers} peers (capacity {capacity}, K {K}): {plan.candidate_edges:,} "
         f"candidate pairs  prepare {prepare:.2f}s  scoring {t['scoring']:.2f}s  solving "
         f"{t['solving']:.2f}s  explaining {t['explaining']:.2f}s  = whole "
-        f"{prepare + sum(t.values()):.2f}s"
+        f"{prepare + sum(t.values()):.2f}s (plan CPU {plan_cpu:.2f}s)"
     )
     print(
         f"{'':15} exact: total {plan.total_score:.2f}, {len(plan.proposals)} pairs; greedy: "
         f"{greedy_total:.2f}, {greedy_pairs} pairs -> exact/greedy "
         f"{plan.total_score / greedy_total:.4f}; LP bound {lp_bound:.2f} ({lp_seconds:.2f}s)"
     )
+    solve_wall, solve_cpu, chosen = _timed(lambda: solve_b_matching(n_peers, caps, edges))
+    line = (
+        f"{'':15} solve alone: flow + blossom cuts {solve_wall:.2f}s (CPU {solve_cpu:.2f}s), "
+        f"weight {int(weight[chosen].sum())}"
+    )
+    if mip_baseline:
+        mip_wall, mip_cpu, mip = _timed(lambda: integer_program(n_peers, caps, edges, weight))
+        same = "same optimum" if weight[mip].sum() == weight[chosen].sum() else "DIFFERENT"
+        line += f"; plain HiGHS MIP {mip_wall:.2f}s (CPU {mip_cpu:.2f}s), {same}"
+    else:
+        line += "; plain HiGHS MIP not run (--mip-baseline; about 300 s wall on 2 loaded cores)"
+    print(line)
+
+
+def _timed(solve: Callable[[], np.ndarray]) -> tuple[float, float, np.ndarray]:
+    """Wall seconds, CPU seconds (every thread of this process) and the result."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = solve()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
 def group_run(n_mentees: int = 20000, n_leaders: int = 4000, size: int = 5) -> None:
@@ -449,9 +474,13 @@ def group_run(n_mentees: int = 20000, n_leaders: int = 4000, size: int = 5) -> N
 
 def main() -> None:
     """Run the sizes given on the command line, or the three standard ones; `--formats`
-    runs the top-K loss table, the peer run and the group run instead."""
+    runs the top-K loss table, the peer run and the group run instead; `--peer` only the peer
+    run (`--mip-baseline`: also the plain integer program, minutes)."""
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     service = "--service" in sys.argv
+    if "--peer" in sys.argv:
+        peer_run(mip_baseline="--mip-baseline" in sys.argv)
+        return
     if "--formats" in sys.argv:
         top_k_loss()
         peer_run()

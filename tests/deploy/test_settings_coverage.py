@@ -75,6 +75,7 @@ DEFAULTED: dict[str, str] = {
     "MENTORBUS_WEBHOOK_RETRY_BASE_SECONDS": "retries spread over a day, as documented",
     "MENTORBUS_WEBHOOK_RETRY_MAX_DELAY_SECONDS": "retries spread over a day, as documented",
     "MENTORBUS_WEBHOOK_MAX_ATTEMPTS": "retries spread over a day, as documented",
+    "MENTORBUS_WEBHOOK_LOG_RETENTION_DAYS": _TUNING,
     "MENTORBUS_WEBHOOK_DISABLE_AFTER_FAILURES": "retries spread over a day, as documented",
     "MENTORBUS_WEBHOOK_DISABLE_AFTER_SECONDS": "retries spread over a day, as documented",
     "MENTORBUS_WEBHOOK_CONCURRENCY": _TUNING,
