@@ -174,8 +174,12 @@ class OutboxRelay:
                     await conn.execute("SELECT pg_advisory_lock($1)", _RELAY_LOCK)
                     self._leading = True
                     await conn.add_listener("outbox_message", self._on_notify)
+                    # The lock lives as long as this connection: if the database drops
+                    # it, another replica may take the lock, so this one must stop
+                    # sending at once and queue for the lock again.
+                    conn.add_termination_listener(self._on_notify)
                     backoff = 0.5
-                    await self._relay_forever()
+                    await self._relay_forever(conn)
                 finally:
                     self._leading = False
                     await conn.close()
@@ -189,9 +193,11 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
 
-    async def _relay_forever(self) -> None:
+    async def _relay_forever(self, lock: asyncpg.Connection) -> None:
         backoff = 0.5
         while True:
+            if lock.is_closed():
+                raise ConnectionError("the relay lock's connection was lost")
             stopping = self._stopping  # a stop seen now still gets this last pass
             self._wakeup.clear()
             try:

@@ -68,8 +68,10 @@ async def test_two_of_everything_share_the_work_and_do_nothing_twice(
     other = httpx.AsyncClient(base_url=second.url(), timeout=30)
     try:
         # One relay per database holds the lock and sends; the other instance's waits.
+        seen: dict[str, tuple[int, int]] = {}
+
         async def one_relay_each() -> bool:
-            for conn in dbs.values():
+            for name, conn in dbs.items():
                 granted, waiting = await conn.fetchrow(
                     "SELECT count(*) FILTER (WHERE granted), count(*) FILTER (WHERE NOT granted)"
                     " FROM pg_locks WHERE locktype = 'advisory' AND objid = $1"
@@ -77,11 +79,13 @@ async def test_two_of_everything_share_the_work_and_do_nothing_twice(
                     "                 WHERE datname = current_database())",
                     RELAY_LOCK,
                 )
-                if (granted, waiting) != (1, 1):
-                    return False
-            return True
+                seen[name] = (granted, waiting)
+            return all(counts == (1, 1) for counts in seen.values())
 
-        await eventually(one_relay_each, timeout=30)
+        try:
+            await eventually(one_relay_each, timeout=30)
+        except AssertionError:
+            raise AssertionError(f"relay locks (granted, waiting) per database: {seen}") from None
 
         # An idempotency key used through one gateway is replayed by the other.
         headers = {**key, "Idempotency-Key": uuid.uuid4().hex}
