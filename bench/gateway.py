@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import asyncpg
@@ -31,6 +32,7 @@ from devstack.broker import Broker
 from devstack.processes import ChildProcess, free_port, python_command, wait_for_http
 from devstack.stack import SERVICES, Stack
 from shared.db import asyncpg_dsn, drop_database, ensure_database
+from shared.identity import ALL_SCOPES, Caller, sign_identity
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
@@ -174,7 +176,14 @@ def main() -> None:
         stack.start()
         wait_for_http(f"http://127.0.0.1:{bare_port}/v1/employees/E-1", 60, bare.process)
         headers = asyncio.run(setup_tenant(stack))
-        org_header = {"x-mentorbus-org-id": headers.pop("x-mentorbus-org-id")}
+        # Straight to profiles, the identity the gateway would sign for this one request
+        # (a signature covers method and target, so one serves the whole run).
+        caller = Caller(org_id=uuid.UUID(headers.pop("x-mentorbus-org-id")), is_admin=False,
+                        scopes=(ALL_SCOPES,))  # fmt: skip
+        org_header = sign_identity(
+            caller.headers(), method="GET", target=b"/v1/employees/E-1",
+            secret=stack.identity_secret, ttl_seconds=600,
+        )  # fmt: skip
         print(
             f"GET /v1/employees/E-1, {args.connections} connections, {args.seconds:.0f} s each"
             f" (after 1 s warm-up), this machine, the whole system running;"
