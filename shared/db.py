@@ -268,6 +268,25 @@ _UNAVAILABLE_PREFIXES = ("08", "57P", "53300")
 _CLOSED_DATABASE = "55000"
 
 
+# Transactions PostgreSQL aborted because they raced another (deadlock_detected,
+# serialization_failure): nothing is wrong with the request, it lost a race.
+_CONCURRENCY_STATES = frozenset({"40P01", "40001"})
+
+
+def lost_a_race(exc: BaseException) -> bool:
+    """Whether the database aborted the transaction for a concurrent one (worth a 409 and
+    a retry), e.g. two bookings that wait on each other's rows."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the driver's error sits a link or two down the chain
+        if seen is None:
+            return False
+        state = str(getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None) or "")
+        if state in _CONCURRENCY_STATES:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Whether `exc` means the database is unreachable or refusing connections (worth a
     503 and a retry), rather than a fault of the statement or the data."""

@@ -25,6 +25,7 @@ from shared.db import (
     SHARED_MIGRATIONS,
     database_unavailable,
     ensure_database,
+    lost_a_race,
     make_engine,
     make_sessionmaker,
     migrate,
@@ -180,6 +181,18 @@ async def _refuse_pending_migrations(database_url: str, migrations: Path) -> Non
         )
 
 
+def _race_lost(exc: BaseException) -> JSONResponse:
+    # A deadlock or serialization failure: the transaction lost a race with another one;
+    # it changed nothing, and the same request may well succeed when retried.
+    log.info("transaction lost a race: %s", exc)
+    return problem(
+        409,
+        "Conflict",
+        "a concurrent change conflicts with this request; retry it",
+        headers={"Retry-After": "0"},
+    )
+
+
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -293,6 +306,8 @@ def create_service_app(
                 "The service's database is unavailable; retry shortly.",
                 headers={"Retry-After": "1"},
             )
+        if lost_a_race(exc):
+            return _race_lost(exc)
         log.error("database error", exc_info=exc)
         return problem(500, "Internal server error", "An unexpected error occurred.")
 
@@ -307,6 +322,8 @@ def create_service_app(
                 "The service's database is unavailable; retry shortly.",
                 headers={"Retry-After": "1"},
             )
+        if lost_a_race(exc):
+            return _race_lost(exc)
         log.error("database error", exc_info=exc)
         return problem(500, "Internal server error", "An unexpected error occurred.")
 

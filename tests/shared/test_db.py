@@ -3,7 +3,17 @@
 import asyncio
 import uuid
 
-from shared.db import SHARED_MIGRATIONS, drop_database, ensure_database, migrate
+import asyncpg
+from sqlalchemy.exc import DBAPIError
+
+from shared.db import (
+    SHARED_MIGRATIONS,
+    database_unavailable,
+    drop_database,
+    ensure_database,
+    lost_a_race,
+    migrate,
+)
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
@@ -16,3 +26,13 @@ async def test_replicas_starting_together_create_and_migrate_once() -> None:
         assert sorted(len(a) for a in applied) == [0, 0, 0, 0, 0, 1]
     finally:
         await drop_database(url)
+
+
+def test_a_deadlock_or_serialization_failure_is_a_lost_race_not_an_outage() -> None:
+    for driver_error in (
+        asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+        asyncpg.exceptions.SerializationError("could not serialize access"),
+    ):
+        wrapped = DBAPIError("INSERT ...", {}, driver_error)
+        assert lost_a_race(wrapped) and not database_unavailable(wrapped)
+    assert not lost_a_race(DBAPIError("SELECT 1", {}, ValueError("bad")))
