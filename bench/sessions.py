@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: 
 from devstack.broker import Broker
 from devstack.stack import SERVICES, Stack
 from shared.db import drop_database
-from shared.identity import ORG_HEADER, ROLE_HEADER
+from shared.identity import ALL_SCOPES, Caller, sign_identity
 from tests.matchmaking import active_match
 
 PER_PERSON = 500
@@ -166,8 +167,20 @@ async def run(stack: Stack, searches: int, clients: int) -> None:
         slot_times = await timed_gets(api, slot_paths, key)
         base_times = await timed_gets(api, base_paths, key)
     # The same two reads straight at the sessions service (what the gateway adds drops out).
-    identity = {ORG_HEADER: org["id"], ROLE_HEADER: "admin"}
-    async with httpx.AsyncClient(base_url=stack.url("sessions"), timeout=60) as direct:
+    identity = Caller(org_id=uuid.UUID(org["id"]), is_admin=False, scopes=(ALL_SCOPES,)).headers()
+
+    async def sign(request: httpx.Request) -> None:
+        # As the gateway does: each request's identity signed for its method and target.
+        request.headers.update(
+            sign_identity(
+                identity, method=request.method, target=request.url.raw_path,
+                secret=stack.identity_secret, ttl_seconds=60,
+            )
+        )  # fmt: skip
+
+    async with httpx.AsyncClient(
+        base_url=stack.url("sessions"), timeout=60, event_hooks={"request": [sign]}
+    ) as direct:
         await timed_gets(direct, slot_paths[:20], identity)
         direct_slots = await timed_gets(direct, slot_paths, identity)
         direct_base = await timed_gets(direct, base_paths, identity)
