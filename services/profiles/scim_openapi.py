@@ -75,7 +75,14 @@ SCHEMAS: dict[str, Any] = {
                 "type": ["array", "null"],
                 "items": {
                     "type": "object",
-                    "properties": {"value": {"type": "string"}, "display": {"type": "string"}},
+                    # Members that are not (yet) users or groups of the organization are kept
+                    # as written but are not members; see the SCIM section of the README.
+                    "properties": {
+                        "value": {"type": ["string", "null"]},
+                        "display": {"type": ["string", "null"]},
+                        "type": {"type": ["string", "null"]},
+                        "$ref": {"type": ["string", "null"]},
+                    },
                 },
             },
             "meta": {"type": "object", "readOnly": True, "additionalProperties": True},
