@@ -238,7 +238,10 @@ async def _split(
 ) -> SessionView:
     s = view.session
     assert s.rrule is not None
-    later = [o for o in view.occurrences if o.original_starts_at >= at.original_starts_at]
+    later = sorted(
+        (o for o in view.occurrences if o.original_starts_at >= at.original_starts_at),
+        key=lambda o: o.original_starts_at,
+    )
     earlier = [o for o in view.occurrences if o.original_starts_at < at.original_starts_at]
     if any(o.status in ("completed", "no_show") for o in later):
         raise Conflict("occurrences from there on already took place; change later ones")
@@ -261,8 +264,9 @@ async def _split(
         for name, value in details.items():
             setattr(s, name, value)
         occurrences = await store.add_occurrences(session, s, starts, timedelta(minutes=minutes))
-        await store.take_time(session, s.org_id, occurrences, view.active_ids)
-        await store.plan_reminders(session, occurrences, limits.reminder_leads)
+        scheduled = _keep_cancellations(later, occurrences)
+        await store.take_time(session, s.org_id, scheduled, view.active_ids)
+        await store.plan_reminders(session, scheduled, limits.reminder_leads)
         view.occurrences = occurrences
         touch(view)
         publish(session, SessionRescheduledV1, view, scope="session")
@@ -292,11 +296,26 @@ async def _split(
     await session.flush()
     session.add_all(participants)
     occurrences = await store.add_occurrences(session, new, starts, timedelta(minutes=minutes))
-    await store.take_time(session, s.org_id, occurrences, [p.external_id for p in participants])
-    await store.plan_reminders(session, occurrences, limits.reminder_leads)
+    scheduled = _keep_cancellations(later, occurrences)
+    await store.take_time(session, s.org_id, scheduled, [p.external_id for p in participants])
+    await store.plan_reminders(session, scheduled, limits.reminder_leads)
     split = SessionView(new, participants, occurrences)
     publish(session, SessionScheduledV1, split)
     return split
+
+
+def _keep_cancellations(
+    replaced: Sequence[Occurrence], occurrences: Sequence[Occurrence]
+) -> list[Occurrence]:
+    """Carry single-occurrence cancellations over a this-and-following change: the n-th
+    replaced occurrence becomes the n-th new one (a COUNT rule continues with the same
+    count; an UNTIL rule is matched by position), so a cancelled one stays cancelled, as
+    in Outlook and Google Calendar. The answer is the new occurrences still scheduled
+    (only those take time and get reminders)."""
+    for old, new in zip(replaced, occurrences, strict=False):
+        if old.status == "cancelled":
+            new.status, new.reason = "cancelled", old.reason
+    return [o for o in occurrences if o.status == "scheduled"]
 
 
 def _cancel_occurrences(occurrences: Sequence[Occurrence], reason: str | None) -> None:

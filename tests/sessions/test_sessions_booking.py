@@ -285,3 +285,65 @@ async def test_a_move_into_booked_time_is_a_409_naming_it(
         headers=key,
     )
     assert ok.status_code == 200 and ok.json()["version"] == 2
+
+
+async def test_this_and_following_keeps_the_cancelled_occurrences_cancelled(
+    api: httpx.AsyncClient, org: tuple[str, dict[str, str]]
+) -> None:
+    _, key = org
+    pair = await active_match(api, key, "K-M", "K-E", mentor_zone="Europe/Berlin")
+    created = await _book(
+        api,
+        key,
+        match_id=pair.match_id,
+        starts_at="2027-11-01T09:00:00Z",
+        duration_minutes=60,
+        rrule="FREQ=WEEKLY;COUNT=5",
+    )
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    names = [o["occurrence_starts_at"] for o in created.json()["occurrences"]]
+    for name in (names[0], names[3]):
+        off = await api.post(
+            f"/v1/sessions/{sid}/cancel",
+            json={"occurrence_starts_at": name, "reason": "holiday"},
+            headers=key,
+        )
+        assert off.status_code == 200, off.text
+
+    # From the third on, an hour later: the fourth stays cancelled (its time stays free).
+    split = await api.patch(
+        f"/v1/sessions/{sid}",
+        json={
+            "occurrence_starts_at": names[2],
+            "scope": "following",
+            "starts_at": "2027-11-15T10:00:00Z",
+        },
+        headers=key,
+    )
+    assert split.status_code == 200, split.text
+    new = split.json()
+    assert [(o["starts_at"][:16], o["status"], o["reason"]) for o in new["occurrences"]] == [
+        ("2027-11-15T10:00", "scheduled", None),
+        ("2027-11-22T10:00", "cancelled", "holiday"),
+        ("2027-11-29T10:00", "scheduled", None),
+    ]
+    old = (await api.get(f"/v1/sessions/{sid}", headers=key)).json()
+    assert [o["status"] for o in old["occurrences"]] == ["cancelled", "scheduled"]
+    free = await _book(
+        api, key, match_id=pair.match_id, starts_at="2027-11-22T10:00:00Z", duration_minutes=30
+    )
+    assert free.status_code == 201, free.text
+
+    # From the first: the whole series moves, and the first stays cancelled too.
+    whole = await api.patch(
+        f"/v1/sessions/{sid}",
+        json={
+            "occurrence_starts_at": names[0],
+            "scope": "following",
+            "starts_at": "2027-11-01T11:00:00Z",
+        },
+        headers=key,
+    )
+    assert whole.status_code == 200, whole.text
+    assert [o["status"] for o in whole.json()["occurrences"]] == ["cancelled", "scheduled"]
