@@ -83,19 +83,22 @@ _SELECT_CHAINS = f"""
     SELECT DISTINCT external_id, manager_external_id FROM chain
 """
 # Effective dating: every recorded state joins the history, set-based like the rest.
-_HISTORY_COLUMNS = ", ".join(PersonHistoryEntry.model_fields)
-_HISTORY_RECORD = ", ".join(f"{c} {COLUMNS[c]}" for c in PersonHistoryEntry.model_fields)
+# (A tuple: `Model.model_fields` on the class is a deprecated property that costs ~3 µs a
+# read, 12% of a bulk request when read per record.)
+_HISTORY_FIELDS = tuple(PersonHistoryEntry.model_fields)
+_HISTORY_COLUMNS = ", ".join(_HISTORY_FIELDS)
+_HISTORY_RECORD = ", ".join(f"{c} {COLUMNS[c]}" for c in _HISTORY_FIELDS)
 _INSERT_HISTORY = f"""
     INSERT INTO employee_history (person_id, org_id, version, {_HISTORY_COLUMNS})
     SELECT r.person_id, $1, r.version, {_HISTORY_COLUMNS}
     FROM jsonb_to_recordset($2::text::jsonb)
          AS r(person_id uuid, version integer, {_HISTORY_RECORD})
     ON CONFLICT (person_id, effective_date) DO UPDATE SET
-        {", ".join(f"{c} = excluded.{c}" for c in ("version", *PersonHistoryEntry.model_fields))},
+        {", ".join(f"{c} = excluded.{c}" for c in ("version", *_HISTORY_FIELDS))},
         recorded_at = now()
 """
 _SELECT_HISTORY = f"""
-    SELECT h.person_id, {", ".join(f"h.{c}" for c in PersonHistoryEntry.model_fields)}
+    SELECT h.person_id, {", ".join(f"h.{c}" for c in _HISTORY_FIELDS)}
     FROM employee_history AS h
     JOIN unnest($1::uuid[], $2::date[]) AS k (person_id, effective_date)
          ON h.person_id = k.person_id AND h.effective_date = k.effective_date
@@ -168,7 +171,11 @@ def validate_records(
             )
             continue
         seen.add(parsed.external_id)
-        valid.append(_Valid(index, parsed.external_id, parsed.model_dump(exclude={"external_id"})))
+        # The fields as they are (flat values, never mutated here): `model_dump` would copy
+        # them, for ~4% of a bulk request.
+        values = dict(parsed.__dict__)
+        del values["external_id"]
+        valid.append(_Valid(index, parsed.external_id, values))
     return valid, results
 
 
@@ -270,7 +277,7 @@ def _outbox_row(
 def _envelope_matches_make_event() -> bool:
     record = BulkRecordIn(external_id="x", hire_date="2020-02-29", languages=["en"])
     values = record.model_dump() | {"effective_date": date(2024, 1, 1)}
-    entry = {f: values[f] for f in PersonHistoryEntry.model_fields}
+    entry = {f: values[f] for f in _HISTORY_FIELDS}
     state = {"version": 1, **values, "history_entry": entry}
     person_id = uuid.uuid4()
     (event_id,) = new_ids(1)
@@ -324,7 +331,7 @@ async def bulk_upsert(
         keys = [stored[v.external_id]["id"] for v in past]
         dates = [v.values["effective_date"] for v in past]
         for h in await conn.fetch(_SELECT_HISTORY, keys, dates):
-            held.add((h["person_id"], *(h[f] for f in PersonHistoryEntry.model_fields)))
+            held.add((h["person_id"], *(h[f] for f in _HISTORY_FIELDS)))
     past_ids = {v.external_id for v in past}
 
     ids = new_ids(2 * len(valid))  # a person id (if new) and an event id per record
@@ -343,7 +350,7 @@ async def bulk_upsert(
             )
             continue
         row = stored.get(v.external_id)
-        entry = {f: v.values[f] for f in PersonHistoryEntry.model_fields}
+        entry = {f: v.values[f] for f in _HISTORY_FIELDS}
         current = v.values
         if row is None:
             person_id, version, status = next(ids), 1, "created"
