@@ -1,8 +1,8 @@
 """Bulk HRIS sync: up to 1,000 employee records in a handful of set-based statements.
 
-Per-row ORM round trips would cost ~1 ms a record; here one SELECT finds the existing rows,
-one INSERT adds the new ones, one UPDATE changes the changed ones and one INSERT stages all
-their events in the outbox, each statement fed the whole batch as one JSON document. It
+Per-row ORM round trips would cost ~1 ms a record; here one SELECT finds the existing rows
+and one statement, fed the whole batch as one JSON document, inserts the new people,
+updates the changed ones, records their history and stages their events in the outbox. It
 runs on the request session's connection, so it commits (or not) with the request. No HTTP
 and no Kafka here."""
 
