@@ -1,7 +1,9 @@
 """Benchmark of the HRIS bulk sync: N employees through the gateway's
 `POST /v1/employees/bulk` (batches of 1,000, a few in flight) into profiles' PostgreSQL,
 beside the same rows written straight into a scratch table with asyncpg `COPY` and
-`executemany`, in the same run. Prints records/second of each and the ratios.
+`executemany`, in the same run. Prints records/second of each and the ratios; with
+`--with-consumers`, when each consumer's projection held everyone and when profiles' outbox
+relay had published the last event (where the time went).
 
     .venv/bin/python bench/bulk_sync.py [--count 100000] [--batch 1000] [--concurrency 4]
 
