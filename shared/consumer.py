@@ -37,7 +37,7 @@ class BatchHandler:
     """A handler that applies many events in one go (set-based SQL: one statement per
     table for the whole batch instead of one per event). Registered like any handler;
     called alone it applies a batch of one. The consumer hands it every consecutive
-    claimed event of a partition batch that maps to the same function, in order."""
+    claimed event of a poll that maps to the same function, in order."""
 
     def __init__(self, apply: BatchFunction) -> None:
         self.apply = apply
@@ -193,8 +193,9 @@ class EventConsumer:
             batch = consumer.poll(timeout_ms=500)
             if not batch:
                 continue
-            for records in batch.values():
-                self._handle_batch(records)
+            # Every partition's records in one transaction: each partition's stay in order
+            # (a key lives in one partition), and one commit serves the whole poll.
+            self._handle_batch([r for records in batch.values() for r in records])
             # Every polled record is now handled (its effect committed) or dead-lettered.
             try:
                 consumer.commit()
@@ -202,8 +203,8 @@ class EventConsumer:
                 log.warning("consumer %s offset commit failed: %s", self.group_id, exc)
 
     def _handle_batch(self, records: list[Any]) -> None:
-        """One partition's records in one transaction (one commit, one inbox insert);
-        if anything in it fails, each event is retried alone."""
+        """A poll's records in one transaction (one commit, one inbox insert); if anything
+        in it fails, each event is retried alone."""
         ready = [parsed for parsed in map(self._parse, records) if parsed is not None]
         if not ready:
             return

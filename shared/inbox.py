@@ -48,7 +48,8 @@ async def claim_events(
     rows = await conn.fetch(
         _CLAIM_MANY, consumer, [i for i, _ in events], [t for _, t in events], utcnow()
     )
-    return {uuid.UUID(str(r[0])) for r in rows}
+    # asyncpg's UUIDs are `uuid.UUID`s already (equal and hashed alike): no conversion.
+    return {r[0] for r in rows}
 
 
 _CLAIM_MANY = """

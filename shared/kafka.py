@@ -98,6 +98,11 @@ def _serialize(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
+PRODUCER_BATCH_BYTES = 1_000_000
+# Records a consumer takes per poll: the consumer applies a poll in one transaction.
+CONSUMER_POLL_RECORDS = 2000
+
+
 class EventPublisher:
     """A lazily created, idempotent producer that sends a batch and flushes once.
 
@@ -119,6 +124,11 @@ class EventPublisher:
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=5,
+                # Big record batches: kafka-python's cost is per batch as much as per record
+                # (16 KB, its default, held ~15 events: 3,200 events/s here; 1 MB: 18,500),
+                # and consumers decode fewer, bigger batches faster too. Kept under Apache
+                # Kafka's default message.max.bytes (1,048,588), which bounds a batch.
+                batch_size=PRODUCER_BATCH_BYTES,
                 request_timeout_ms=s.kafka_request_timeout_ms,
                 delivery_timeout_ms=s.kafka_delivery_timeout_ms,
                 max_block_ms=s.kafka_request_timeout_ms,
@@ -195,7 +205,7 @@ def make_consumer(
         request_timeout_ms=max(
             settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms + 5_000
         ),
-        max_poll_records=500,
+        max_poll_records=CONSUMER_POLL_RECORDS,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         **client_security(settings),
     )

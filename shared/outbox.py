@@ -127,7 +127,7 @@ class OutboxRelay:
         database_url: str,
         sessionmaker: async_sessionmaker[AsyncSession],
         publisher: EventPublisher,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         idle_poll_seconds: float = 2.0,
         retention: timedelta = timedelta(days=7),
     ) -> None:

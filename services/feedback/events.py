@@ -47,13 +47,12 @@ def _request_expiry() -> timedelta:
 
 
 async def apply_people(session: AsyncSession, events: list[tuple[CloudEvent, PersonState]]) -> None:
-    """People changed or left: the person projection in one statement for the batch, and
-    each dated state in the person history (outcomes)."""
+    """People changed or left: the person projection and the dated states of the person
+    history (outcomes), each in one set-based statement for the whole batch."""
     await domain.apply_people(session, events)
-    for event, person in events:
-        await history.apply_person_history(
-            session, uuid.UUID(event.orgid), person, event.time.date()
-        )
+    await history.apply_history(
+        session, [history.history_row(e.orgid, person, e.time.date()) for e, person in events]
+    )
 
 
 async def on_program(session: AsyncSession, event: CloudEvent, program: ProgramState) -> None:

@@ -7,62 +7,65 @@ current state, or an older state that only joined the history. Entries are keyed
 so redelivered and reordered events leave the same history."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.models import PersonHistory
-from shared.db import upsert_newer
+from shared.db import driver_connection, upsert_newer_many
 from shared.events.people import PersonState
 
 
-async def apply_person_history(
-    session: AsyncSession, org_id: uuid.UUID, person: PersonState, event_day: date
-) -> bool:
-    """Keep the dated state a person event recorded. An event without effective dating
-    (an older producer) records its current state on the day of the event."""
+def history_row(org_id: uuid.UUID | str, person: PersonState, event_day: date) -> dict[str, Any]:
+    """The dated state a person event recorded. An event without effective dating (an
+    older producer) records its current state on the day of the event."""
     entry = person.history_entry
-    values = {
+    values: dict[str, Any] = {
         "person_id": person.person_id,
         "org_id": org_id,
         "external_id": person.external_id,
         "version": person.version,
     }
     if entry is not None:
-        values |= {
+        return values | {
             "effective_date": entry.effective_date,
             "employment_status": entry.employment_status,
             "job_level": entry.job_level,
             "department": entry.department,
         }
-    else:
-        values |= {
-            "effective_date": person.effective_date or event_day,
-            "employment_status": person.employment_status,
-            "job_level": person.job_level,
-            "department": person.department,
-        }
-    changed = await upsert_newer(session, PersonHistory, values)
+    return values | {
+        "effective_date": person.effective_date or event_day,
+        "employment_status": person.employment_status,
+        "job_level": person.job_level,
+        "department": person.department,
+    }
+
+
+async def apply_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
+    """Keep many dated states (`history_row`s, in any order, several per person allowed)
+    in one version-guarded upsert, then re-derive the segments of the people whose history
+    changed in one statement. Returns those people."""
+    changed = {uuid.UUID(str(p)) for p in await upsert_newer_many(session, PersonHistory, [*rows])}
     if changed:
-        await session.execute(_SEGMENTS, {"person_id": person.person_id})
+        conn = await driver_connection(session)
+        await conn.execute(_SEGMENTS, list(changed))
     return changed
 
 
-# A person's entries, each with the date the next one took effect and the level before it:
-# recomputed whole for that person, so an entry arriving late (reordered) fixes its
-# neighbours too.
-_SEGMENTS = text(
-    """
+# The entries of some people, each with the date the next one took effect and the level
+# before it: recomputed whole for each of them, so an entry arriving late (reordered) fixes
+# its neighbours too.
+_SEGMENTS = """
     UPDATE person_history AS h SET next_date = w.next_date, prev_job_level = w.prev_level
     FROM (
-        SELECT effective_date,
+        SELECT person_id, effective_date,
                lead(effective_date) OVER w AS next_date, lag(job_level) OVER w AS prev_level
-        FROM person_history WHERE person_id = :person_id
-        WINDOW w AS (ORDER BY effective_date)
+        FROM person_history WHERE person_id = ANY($1::uuid[])
+        WINDOW w AS (PARTITION BY person_id ORDER BY effective_date)
     ) AS w
-    WHERE h.person_id = :person_id AND h.effective_date = w.effective_date
+    WHERE h.person_id = w.person_id AND h.effective_date = w.effective_date
       AND (h.next_date IS DISTINCT FROM w.next_date
            OR h.prev_job_level IS DISTINCT FROM w.prev_level)
-    """
-)
+"""

@@ -175,10 +175,21 @@ async def test_bulk_reports_each_record_and_one_bad_row_never_sinks_the_batch(
         assert k3_event["type"] == UPSERTED
         assert k3_event["data"]["manager_external_id"] == "K-2"
         assert k3_event["data"]["attributes"] == {"level": "L7", "clearance": True}
-        # The bulk path builds its envelopes by hand: they must parse as the contract says.
+        # The bulk path builds its envelopes in SQL: they must parse as the contract says,
+        # and be exactly what `make_event` builds (as the PUT did for K-2's first version).
         envelope, data = parse_event(json.dumps(k3_event))
         assert isinstance(data, PersonUpsertedV1) and data.hire_date == date(1943, 12, 1)
         assert envelope.subject == k3["id"] and envelope.orgid == org[0]
+        assert k3_event == envelope.model_dump(mode="json")
+        assert k3_event["data"] == data.model_dump(mode="json")
+        put, bulk = await outbox_events(profiles, k2["id"])
+        assert put.keys() == bulk.keys() and put["data"].keys() == bulk["data"].keys()
+        different = {k for k in put if put[k] != bulk[k]}
+        assert different == {"id", "time", "data"}
+        changed = {k for k in put["data"] if put["data"][k] != bulk["data"][k]}
+        assert changed == {"version", "title", "history_entry"}
+        assert put["data"]["history_entry"] | {"title": "CTO"} == bulk["data"]["history_entry"]
+        assert bulk["time"].endswith("Z") and put["time"].endswith("Z")
     finally:
         await profiles.close()
 
