@@ -21,14 +21,21 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from devstack.broker import Broker
 from devstack.postgres import PostgresCluster
 from devstack.stack import UNLIMITED_RATES_ENV, Stack
-from shared.db import asyncpg_dsn
-from tests.conftest import RUN_ID
+from shared.consumer import EventConsumer
+from shared.db import asyncpg_dsn, make_engine, make_sessionmaker
+from shared.events import CloudEvent, PersonUpsertedV1, Topic, make_event
+from shared.kafka import EventPublisher, OutgoingRecord
+from tests.conftest import RUN_ID, ExternalBroker
 from tests.faults.truth import Databases, assert_handled_exactly_once, caught_up
-from tests.helpers import create_org, eventually
+from tests.helpers import create_org, eventually, kafka_settings
 from tests.matchmaking import active_match
 from tests.profiles.test_employees import employee
 
@@ -244,3 +251,62 @@ async def test_postgres_restarted_under_load_recovers_by_itself(
     finally:
         for conn in db.values():
             await conn.close()
+
+
+async def test_a_consumer_waits_out_a_database_starting_up_instead_of_dead_lettering(
+    scratch_db: str, broker: Broker | ExternalBroker
+) -> None:
+    """Between "connection refused" and serving again, a restarting server answers "the
+    database system is starting up" (57P03, and "shutting down" on its way down): an
+    unavailable database, however many times in a row, never costs the event its place."""
+    settings = kafka_settings(broker.bootstrap_servers, consumer_max_attempts=2)
+    engine = make_engine(scratch_db)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE effect (event_id uuid PRIMARY KEY)"))
+    refusals = 0
+
+    async def handler(session: AsyncSession, event: CloudEvent, _: object) -> None:
+        nonlocal refusals
+        if refusals < 5:  # more than consumer_max_attempts
+            refusals += 1
+            starting = asyncpg.exceptions.CannotConnectNowError(
+                "the database system is starting up"
+            )
+            raise DBAPIError("SELECT 1", None, starting)
+        await session.execute(text("INSERT INTO effect VALUES (:id)"), {"id": event.id})
+
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    event = make_event(
+        PersonUpsertedV1(person_id=uuid.uuid4(), external_id="E-1", version=1),
+        source="t",
+        orgid=uuid.uuid4(),
+    )
+    publisher = EventPublisher(settings)
+    consumer = EventConsumer(
+        settings=settings, group_id=group, handlers={PersonUpsertedV1: handler},
+        sessionmaker=make_sessionmaker(engine), dead_letters=publisher,
+    )  # fmt: skip
+    try:
+        await asyncio.to_thread(
+            publisher.publish_batch,
+            [OutgoingRecord(Topic.PEOPLE, "k", event.model_dump(mode="json"))],
+        )
+        consumer.start()
+        async with engine.connect() as conn:
+            found = await eventually(
+                lambda: _scalar(conn, "SELECT count(*) FROM effect"), timeout=20, interval=0.2
+            )
+        assert found == 1 and refusals == 5
+        dead = REGISTRY.get_sample_value(
+            "mentorbus_events_consumed_total",
+            {"service": settings.service_name, "consumer": group, "outcome": "dead_lettered"},
+        )
+        assert not dead, "an event was dead-lettered while the database was starting up"
+    finally:
+        await consumer.stop()
+        publisher.close()
+        await engine.dispose()
+
+
+async def _scalar(conn: AsyncConnection, query: str) -> Any:
+    return (await conn.execute(text(query))).scalar()
