@@ -49,29 +49,28 @@ BULK_RECORDS = 200
 
 
 @pytest.fixture
-async def own_cluster(log_dir: Path) -> AsyncIterator[tuple[Stack, PostgresCluster]]:
+async def own_cluster(
+    log_dir: Path, private_postgres: PostgresCluster
+) -> AsyncIterator[tuple[Stack, PostgresCluster]]:
     """Five services on a PostgreSQL server and a broker only this test uses."""
     logs = log_dir / f"postgres-restart-{uuid.uuid4().hex[:6]}"
     logs.mkdir(parents=True)
-    cluster = PostgresCluster()
     broker = Broker(logs)
     stack = Stack.on_free_ports(
         bootstrap_servers=broker.bootstrap_servers,
         admin_token=secrets.token_urlsafe(32),
         log_dir=logs,
         database_prefix=f"mbtest_{RUN_ID}_pg",
-        postgres_url=cluster.url,
+        postgres_url=private_postgres.url,
         extra_env=UNLIMITED_RATES_ENV,
     )
     try:
-        await asyncio.to_thread(cluster.start)
         broker.start()
         await asyncio.to_thread(stack.start, 120)
-        yield stack, cluster
+        yield stack, private_postgres
     finally:
         await asyncio.to_thread(stack.stop)
         broker.stop()
-        await asyncio.to_thread(cluster.destroy)
 
 
 @dataclass(frozen=True)
