@@ -238,9 +238,11 @@ async def test_postgres_restarted_under_load_recovers_by_itself(
 
     db = await _connect(stack)
     try:
-        started = time.monotonic()
-        await caught_up(db, org_id, timeout=60)
-        print(f"projections caught up {time.monotonic() - started:.1f}s after the load")
+        done = await caught_up(db, org_id, timeout=60)
+        print(
+            "caught up after the load (s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in sorted(done.items()))
+        )
         await assert_handled_exactly_once(db)
         # Each slot booked once: a retried booking never made a second session.
         starts = await db["sessions"].fetch(

@@ -2,6 +2,7 @@
 each event handled exactly once by each consumer group that projects it (read straight
 from the services' own databases)."""
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -38,15 +39,16 @@ async def rows(conn: asyncpg.Connection, query: str, org_id: str) -> set[tuple[A
     return set(found)
 
 
-async def differences(db: Databases, org_id: str) -> list[str]:
-    """Which projections of the organization differ from their source (empty: none)."""
-    found: list[str] = []
+async def differences(db: Databases, org_id: str) -> dict[str, str]:
+    """Which projections of the organization differ from their source (empty: none), by
+    `<projecting service>/<source service>`."""
+    found: dict[str, str] = {}
     for source, query, projections in PROJECTIONS:
         truth = await rows(db[source], query, org_id)
         for name in projections:
             projected = await rows(db[name], query, org_id)
             if projected != truth:
-                found.append(
+                found[f"{name}/{source}"] = (
                     f"{name} projects {len(projected)} of {source}'s {len(truth)} rows"
                     f" ({len(truth - projected)} missing or stale)"
                 )
@@ -85,18 +87,29 @@ async def assert_handled_exactly_once(db: Databases) -> None:
             )
 
 
-async def caught_up(db: Databases, org_id: str, timeout: float) -> None:
+async def caught_up(db: Databases, org_id: str, timeout: float) -> dict[str, float]:
     """Wait until every projection equals its source and every outbox is sent; fail with
-    what still differs."""
-    last: list[str] = []
+    what still differs. Returns when (seconds from now) each was first seen caught up:
+    `relay` for the outboxes, `<projecting service>/<source service>` for projections."""
+    last: dict[str, str] = {}
+    started = asyncio.get_running_loop().time()
+    pending = {"relay", *(f"{n}/{source}" for source, _, names in PROJECTIONS for n in names)}
+    done: dict[str, float] = {}
 
     async def nothing_differs() -> bool:
         nonlocal last
-        unsent = [f"{name} holds {n} unsent events" for name, n in (await unpublished(db)).items()]
-        last = await differences(db, org_id) + unsent
+        unsent = await unpublished(db)
+        last = await differences(db, org_id)
+        if unsent:
+            last["relay"] = ", ".join(
+                f"{name} holds {n} unsent events" for name, n in unsent.items()
+            )
+        now = asyncio.get_running_loop().time() - started
+        done.update({name: now for name in pending - set(last) - set(done)})
         return not last
 
     try:
-        await eventually(nothing_differs, timeout=timeout, interval=1.0)
+        await eventually(nothing_differs, timeout=timeout, interval=0.5)
     except AssertionError:
-        raise AssertionError(f"not caught up within {timeout}s: {last}") from None
+        raise AssertionError(f"not caught up within {timeout}s: {list(last.values())}") from None
+    return done
