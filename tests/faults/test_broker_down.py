@@ -53,8 +53,11 @@ async def own_stack(
         log_dir=logs,
         database_prefix=f"mbtest_{RUN_ID}_bd",
         postgres_url=private_postgres.url,
-        # Tansu keeps group state on S3: each heartbeat is an object written to moto, which
-        # the 10,000 events' fetches and offset commits need more.
+        # Tansu on S3 writes every heartbeat, and every committed offset of every partition
+        # of a group's topics, as an object to moto; on a loaded 2-core machine those writes
+        # starved the 10,000 events' own (catch-up: ~12 s with one partition per topic,
+        # ~36 s with three, in one run each). Per-key order, the inbox and the relay are
+        # the same on one partition; tests/replicas covers groups sharing partitions.
         extra_env={
             "MENTORBUS_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             "MENTORBUS_KAFKA_TOPIC_PARTITIONS": "1",
