@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from devstack.broker import Broker
 from devstack.postgres import PostgresCluster
-from devstack.stack import UNLIMITED_RATES_ENV, Stack
+from devstack.stack import SERVICES, UNLIMITED_RATES_ENV, Stack
 from shared.consumer import EventConsumer
 from shared.db import asyncpg_dsn, make_engine, make_sessionmaker
 from shared.events import CloudEvent, PersonUpsertedV1, Topic, make_event
@@ -170,11 +170,24 @@ async def _connect(stack: Stack) -> Databases:
     }
 
 
+async def _ready(api: httpx.AsyncClient, stack: Stack) -> dict[str, bool]:
+    """Whether each service's /readyz says ready (a 503 there is a problem+json)."""
+    answers = [await api.get(f"{stack.url(name)}/readyz", timeout=5) for name in SERVICES]
+    for answer in answers:
+        assert answer.status_code in (200, 503), answer.text
+    return {name: a.status_code == 200 for name, a in zip(SERVICES, answers, strict=True)}
+
+
+async def _all_ready(api: httpx.AsyncClient, stack: Stack) -> bool:
+    return all((await _ready(api, stack)).values())
+
+
 async def test_postgres_restarted_under_load_recovers_by_itself(
     own_cluster: tuple[Stack, PostgresCluster],
 ) -> None:
     stack, cluster = own_cluster
     kinds = {"bulk", "put", "get", "book"}
+    pids = {name: p.process.pid for name, p in stack.processes.items() if p.process}
     async with httpx.AsyncClient(base_url=stack.url(), timeout=15) as api:
         org_id, key = await create_org(api, {"Authorization": f"Bearer {stack.admin_token}"})
         match = await active_match(api, key, "PG-M", "PG-E")
@@ -200,7 +213,10 @@ async def test_postgres_restarted_under_load_recovers_by_itself(
             stopping_at = time.monotonic()
             await asyncio.to_thread(cluster.stop, "fast")
             down_at = time.monotonic()
-            await asyncio.sleep(DOWN_SECONDS)
+            await asyncio.sleep(DOWN_SECONDS / 2)
+            # Not ready while the database is away, so a load balancer stops sending.
+            assert await _ready(api, stack) == {name: False for name in SERVICES}
+            await asyncio.sleep(DOWN_SECONDS / 2)
             restart_at = time.monotonic()
             await asyncio.to_thread(cluster.start)
             up_at = time.monotonic()
@@ -211,10 +227,14 @@ async def test_postgres_restarted_under_load_recovers_by_itself(
 
             await eventually(served_again, timeout=RECOVERY_SECONDS, interval=0.2)
             recovered_at = time.monotonic()
+            await eventually(lambda: _all_ready(api, stack), timeout=RECOVERY_SECONDS, interval=0.2)
         finally:
             load.stopping.set()
             await asyncio.gather(*workers)
 
+    # Nothing was restarted: the same processes served before, during and after.
+    assert {n: p.process.pid for n, p in stack.processes.items() if p.process} == pids
+    assert all(p.process and p.process.poll() is None for p in stack.processes.values())
     served_before = {o.kind for o in load.during(0, stopping_at) if o.status < 300}
     assert served_before == kinds, f"only {served_before} succeeded before the stop"
     outage = load.during(down_at, restart_at)
