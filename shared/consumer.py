@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db import database_unavailable
 from shared.events import CloudEvent, EventData, parse_event
 from shared.events.envelope import UnknownEventType
 from shared.events.topics import dead_letter_topic
@@ -243,21 +244,26 @@ class EventConsumer:
     def _retry(self, item: _Parsed) -> None:
         """Handle one event alone until it succeeds; a handler that keeps failing sends it
         to the dead-letter topic, a database that is away is waited for."""
-        attempt = 0
+        attempt = 0  # sets the backoff
+        failures = 0  # the handler's own: only these count towards the dead-letter topic
         while True:
             attempt += 1
             try:
                 self._count(self._run(self._apply(item)))
                 return
-            except _TRANSIENT as exc:
-                log.warning("consumer %s: transient failure (%s); retrying", self.group_id, exc)
             except Exception as exc:
-                if attempt >= self._settings.consumer_max_attempts:
-                    self._dead_letter(item.record, f"{type(exc).__name__}: {exc}")
-                    return
-                log.warning(
-                    "consumer %s: handler failed (%s), attempt %d", self.group_id, exc, attempt
-                )
+                # A database that is away (refusing, restarting, shutting down) is waited
+                # for, however long: the event is not at fault.
+                if isinstance(exc, _TRANSIENT) or database_unavailable(exc):
+                    log.warning("consumer %s: transient failure (%s); retrying", self.group_id, exc)
+                else:
+                    failures += 1
+                    if failures >= self._settings.consumer_max_attempts:
+                        self._dead_letter(item.record, f"{type(exc).__name__}: {exc}")
+                        return
+                    log.warning(
+                        "consumer %s: handler failed (%s), attempt %d", self.group_id, exc, failures
+                    )
             if self._stopping.wait(min(0.2 * 2**attempt, 10.0)):
                 raise _Stopping
 

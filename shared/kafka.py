@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 CLOUDEVENTS_CONTENT_TYPE = b"application/cloudevents+json; charset=utf-8"
 
+# kafka-python doubles the wait between reconnection attempts up to 30 s by default: a
+# broker back from an outage would then be noticed up to 30 s late (and a relay's
+# bootstrap would give up just before). One attempt a second at most picks it up at once.
+RECONNECT_BACKOFF_MAX_MS = 1_000
+
 
 @dataclass(frozen=True, slots=True)
 class OutgoingRecord:
@@ -121,6 +126,7 @@ class EventPublisher:
             self._producer = KafkaProducer(
                 bootstrap_servers=s.kafka_servers,
                 client_id=f"mentorbus-{s.service_name}",
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=5,
@@ -198,6 +204,7 @@ def make_consumer(
         bootstrap_servers=settings.kafka_servers,
         group_id=group_id,
         client_id=f"mentorbus-{settings.service_name}",
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         session_timeout_ms=settings.kafka_session_timeout_ms,
