@@ -208,7 +208,8 @@ def require_scope(family: str) -> Any:
     methods and `<family>:write` for the rest (the gateway checks the same; a service checks
     again so that no path confusion at the edge borrows another family's scope)."""
 
-    def check(request: Request) -> None:
+    # async: FastAPI runs a plain `def` dependency in a worker thread (see below).
+    async def check(request: Request) -> None:
         lacking = _lacking_scope(caller_from_request(request), family, request.method)
         if lacking is not None:
             raise Forbidden(f"this API key lacks the scope {lacking}")

@@ -23,6 +23,7 @@ from shared import consistency, logs, openapi
 from shared.consumer import EventConsumer, Handler
 from shared.db import (
     SHARED_MIGRATIONS,
+    asyncpg_dsn,
     database_unavailable,
     ensure_database,
     lost_a_race,
@@ -68,6 +69,35 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.read_sessionmaker() as session:
         yield session
 
+
+async def _keep_session_state(_: asyncpg.Connection) -> None:
+    # The pool's users run single autocommit statements: no session state (settings,
+    # LISTEN, advisory locks, cursors) to undo, so a released connection skips asyncpg's
+    # default `RESET ALL ...` round trip. asyncpg still rolls back an open transaction.
+    return None
+
+
+async def create_pool(settings: ServiceSettings) -> asyncpg.Pool:
+    """A plain asyncpg pool on the service's database, for the few hot paths that are one
+    statement each (a read by id, a rate-limit counter): no ORM session, no pre-ping, no
+    BEGIN/COMMIT, no reset query (json and jsonb come as text, as asyncpg gives them).
+    Anything that needs a transaction uses SessionDep."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        asyncpg_dsn(settings.database_url),
+        min_size=1,
+        max_size=settings.database_pool_size,
+        reset=_keep_session_state,
+    )
+    return pool
+
+
+async def get_pool(request: Request) -> asyncpg.Pool:
+    """The app's plain asyncpg pool (`create_service_app(..., pool=True)`)."""
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 
 # scope="function": commit before the response is sent. FastAPI's default ("request") runs
 # the exit code after sending, so a client could read before the write it was told about
@@ -205,11 +235,14 @@ def create_service_app(
     own_docs: bool = True,
     edge: bool = False,
     openapi_extend: Callable[[dict[str, Any]], None] | None = None,
+    pool: bool = False,
 ) -> FastAPI:
     """Build a service: its own database (created and migrated on start), an outbox relay,
     one consumer group for `handlers`, and the operations endpoints. `own_docs=False`
     leaves `/openapi.json` and `/docs` to the caller (the gateway serves the whole API's);
     `openapi_extend` adds to the schema what FastAPI cannot see (a mounted protocol).
+    `pool=True` also opens a plain asyncpg pool (`app.state.pool`, `PoolDep`) for
+    one-statement hot paths.
 
     A service (`edge=False`) verifies the gateway's signed identity on every request. The
     gateway (`edge=True`) faces clients: it authenticates them itself, and its `/metrics`
@@ -254,6 +287,7 @@ def create_service_app(
             else None
         )
         app.state.consumer = consumer
+        app.state.pool = await create_pool(settings) if pool else None
         topics = [*ALL_TOPICS, *([consumer.dead_letter_topic] if consumer else [])]
         relay.start()
         starter = asyncio.create_task(_ensure_topics_then_consume(settings, topics, consumer))
@@ -270,6 +304,8 @@ def create_service_app(
             # Together: the consumer commits what it applied, the relay sends its batch.
             grace = settings.shutdown_grace_seconds
             await asyncio.gather(*([consumer.stop(grace)] if consumer else []), relay.stop(grace))
+            if app.state.pool is not None:
+                await app.state.pool.close()
             await engine.dispose()
 
     app = FastAPI(
