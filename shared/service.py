@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -236,13 +236,15 @@ def create_service_app(
     edge: bool = False,
     openapi_extend: Callable[[dict[str, Any]], None] | None = None,
     pool: bool = False,
+    middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
 ) -> FastAPI:
     """Build a service: its own database (created and migrated on start), an outbox relay,
     one consumer group for `handlers`, and the operations endpoints. `own_docs=False`
     leaves `/openapi.json` and `/docs` to the caller (the gateway serves the whole API's);
     `openapi_extend` adds to the schema what FastAPI cannot see (a mounted protocol).
     `pool=True` also opens a plain asyncpg pool (`app.state.pool`, `PoolDep`) for
-    one-statement hot paths.
+    one-statement hot paths. `middleware` (pure ASGI classes taking the app) run innermost,
+    inside the request-id and metrics middlewares.
 
     A service (`edge=False`) verifies the gateway's signed identity on every request. The
     gateway (`edge=True`) faces clients: it authenticates them itself, and its `/metrics`
@@ -323,6 +325,8 @@ def create_service_app(
         # A concurrent write won a unique constraint race: the client may retry.
         return problem(409, "Conflict", "a concurrent change conflicts with this request")
 
+    for inner in middleware:
+        app.add_middleware(inner)
     if not edge:
         app.add_middleware(IdentityMiddleware, secret=settings.identity_secret)
 

@@ -145,7 +145,9 @@ def _response(answer: StoredAnswer, extra: dict[str, str]) -> Response:
     return response
 
 
-async def _forward(request: Request, forwarder: Forwarder) -> Response:
+async def forward(request: Request, forwarder: Forwarder) -> Response:
+    """Authenticate, authorize, count and forward a request to the service that owns its
+    path (a 404, or 405 with `Allow`, if none does)."""
     path = request.url.path
     route = domain.resolve_route(path)
     if route is None:
@@ -255,10 +257,10 @@ async def docs() -> HTMLResponse:
 @router.api_route("/v1/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
 async def forward_v1(request: Request, forwarder: ForwarderDep) -> Response:
     """Everything under /v1 that the gateway does not answer itself."""
-    return await _forward(request, forwarder)
+    return await forward(request, forwarder)
 
 
 @router.api_route("/scim/v2/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
 async def forward_scim(request: Request, forwarder: ForwarderDep) -> Response:
     """SCIM 2.0 provisioning, answered by profiles."""
-    return await _forward(request, forwarder)
+    return await forward(request, forwarder)

@@ -17,6 +17,7 @@ from services.gateway import auth, scim_errors, webhooks
 from services.gateway.api import DOCS_ASSETS_URL, router
 from services.gateway.asyncapi import router as asyncapi_router
 from services.gateway.events import HANDLERS
+from services.gateway.fastpath import ForwardingFastPath
 from services.gateway.forwarding import Forwarder
 from services.gateway.idempotency import IdempotencyStore
 from services.gateway.pathsafety import PathSafetyMiddleware
@@ -97,6 +98,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         own_docs=False,
         edge=True,
         pool=True,
+        middleware=[ForwardingFastPath],
     )
     scim_errors.install(app)
     auth.install(app.state, settings)
