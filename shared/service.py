@@ -316,6 +316,9 @@ def create_service_app(
         openapi_url="/openapi.json" if own_docs else None,
         docs_url="/docs" if own_docs else None,
         redoc_url=None,
+        # No OpenTelemetry here (Prometheus at /metrics): without this, FastAPI's dormant
+        # bridge looks for a configured provider, in os.environ, on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
     openapi.install(app, openapi_extend)
