@@ -26,6 +26,8 @@ router = APIRouter()
 
 # Every method is forwarded: the owning service answers a method it does not serve with a
 # 405 that lists in `Allow` the ones it does.
+# Where the fast path (services/gateway/fastpath.py) leaves the route it resolved.
+ROUTE_KEY = "mentorbus.upstream_route"
 FORWARDED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE"]
 
 
@@ -149,7 +151,7 @@ async def forward(request: Request, forwarder: Forwarder) -> Response:
     """Authenticate, authorize, count and forward a request to the service that owns its
     path (a 404, or 405 with `Allow`, if none does)."""
     path = request.url.path
-    route = domain.resolve_route(path)
+    route: domain.Route | None = request.scope.get(ROUTE_KEY) or domain.resolve_route(path)
     if route is None:
         own = _own_methods(request)
         if own:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.gateway import domain
-from services.gateway.api import FORWARDED_METHODS, forward
+from services.gateway.api import FORWARDED_METHODS, ROUTE_KEY, forward
 
 _METHODS = frozenset(FORWARDED_METHODS)
 
@@ -25,13 +25,13 @@ class ForwardingFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in _METHODS
-            or domain.resolve_route(scope["path"]) is None
-        ):
+        route = None
+        if scope["type"] == "http" and scope["method"] in _METHODS:
+            route = domain.resolve_route(scope["path"])
+        if route is None:
             await self.app(scope, receive, send)
             return
+        scope[ROUTE_KEY] = route  # resolved once
         request = Request(scope, receive)
         try:
             response = await forward(request, request.app.state.forwarder)
