@@ -139,11 +139,15 @@ def _credential(request: Request, caller: Caller) -> str:
 
 
 def _response(answer: StoredAnswer, extra: dict[str, str]) -> Response:
+    """The service's answer (its headers, then `extra`'s, which replace any of the same
+    name), built as raw headers at once: this runs for every forwarded request."""
     response = Response(content=answer.body, status_code=answer.status)
-    for name, value in answer.headers:
-        response.headers.append(name, value)
-    for name, value in extra.items():
-        response.headers[name] = value
+    replaced = {name.lower() for name in extra}
+    kept = [(n, v) for n, v in answer.headers if n.lower() not in replaced]
+    response.raw_headers += [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in [*kept, *extra.items()]
+    ]
     return response
 
 

@@ -89,17 +89,12 @@ class Forwarder:
         """The lean client's pool for a service reached over plain http (None: https)."""
         if service not in self._pools:
             url = URL(self._settings.upstream_url(service))
-            plain = url.scheme == "http" and url.host is not None and url.port is not None
-            self._pools[service] = (
-                UpstreamPool(
-                    url.host,
-                    url.port,
-                    self._settings.upstream_max_connections,
-                    self._settings.upstream_connect_timeout_seconds,
-                )
-                if plain and url.host is not None and url.port is not None
-                else None
-            )
+            pool = None
+            if url.scheme == "http" and url.host is not None and url.port is not None:
+                s = self._settings
+                limit, timeout = s.upstream_max_connections, s.upstream_connect_timeout_seconds
+                pool = UpstreamPool(url.host, url.port, limit, timeout)
+            self._pools[service] = pool
         return self._pools[service]
 
     async def forward(
@@ -116,28 +111,32 @@ class Forwarder:
         `path_and_query` is sent byte for byte as given (already percent-encoded, never
         re-normalized), and the identity is signed for exactly that request."""
         assert self._session is not None, "Forwarder.start() was not awaited"
-        outgoing = CIMultiDict((k, v) for k, v in headers if k.lower() not in _NOT_FORWARDED)
-        if identity:
-            outgoing.update(
-                sign_identity(
-                    identity,
-                    method=method,
-                    target=path_and_query.encode(),
-                    secret=self._settings.identity_secret,
-                    ttl_seconds=self._settings.identity_ttl_seconds,
-                )
-            )
         # The services log under the same id (the client's, or the one the gateway made).
         rid = request_id.get()
+        dropped = _NOT_FORWARDED if rid is None else _NOT_FORWARDED | {REQUEST_ID_HEADER}
+        outgoing = [(k, v) for k, v in headers if k.lower() not in dropped]
+        if identity:
+            signed = sign_identity(
+                identity,
+                method=method,
+                target=path_and_query.encode(),
+                secret=self._settings.identity_secret,
+                ttl_seconds=self._settings.identity_ttl_seconds,
+            )
+            outgoing += signed.items()
         if rid is not None:
-            outgoing[REQUEST_ID_HEADER] = rid
+            outgoing.append((REQUEST_ID_HEADER, rid))
         pool = self._pool(service) if method == "GET" and not body else None
         if pool is not None:
-            return await self._get(pool, service, path_and_query, list(outgoing.items()))
+            return await self._get(pool, service, path_and_query, outgoing)
         url = URL(self._settings.upstream_url(service) + path_and_query, encoded=True)
         try:
             async with self._session.request(
-                method, url, headers=outgoing, data=body or None, allow_redirects=False
+                method,
+                url,
+                headers=CIMultiDict(outgoing),
+                data=body or None,
+                allow_redirects=False,
             ) as response:
                 content = await response.read()
                 returned = [
