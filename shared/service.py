@@ -62,14 +62,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session for a route that only reads: each statement runs on its own (autocommit),
-    so a one-query read is one round trip instead of BEGIN, query, COMMIT. A route that
-    needs several reads to agree with each other uses SessionDep."""
-    async with request.app.state.read_sessionmaker() as session:
-        yield session
-
-
 async def _keep_session_state(_: asyncpg.Connection) -> None:
     # The pool's users run single autocommit statements: no session state (settings,
     # LISTEN, advisory locks, cursors) to undo, so a released connection skips asyncpg's
@@ -103,7 +95,6 @@ PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 # the exit code after sending, so a client could read before the write it was told about
 # had committed, and never hear of a failed commit.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
 class MetricsMiddleware:
@@ -264,10 +255,6 @@ def create_service_app(
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
-        # The same pool, its connections used in autocommit (see get_read_session).
-        app.state.read_sessionmaker = make_sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-        )
         relay = OutboxRelay(
             service=settings.service_name,
             database_url=settings.database_url,
