@@ -118,8 +118,10 @@ async def revoke_api_key(
 
 async def _bounded_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) one over `limit` bytes before reading it all."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = request.headers.get("content-length")
+    if declared is None and "transfer-encoding" not in request.headers:
+        return b""  # HTTP/1.1: no length and no chunks is no body (RFC 9112 section 6.3)
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request bodies on this route are limited to {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
@@ -154,7 +156,7 @@ def _response(answer: StoredAnswer, extra: dict[str, str]) -> Response:
 async def forward(request: Request, forwarder: Forwarder) -> Response:
     """Authenticate, authorize, count and forward a request to the service that owns its
     path (a 404, or 405 with `Allow`, if none does)."""
-    path = request.url.path
+    path: str = request.scope["path"]
     route: domain.Route | None = request.scope.get(ROUTE_KEY) or domain.resolve_route(path)
     if route is None:
         own = _own_methods(request)
@@ -208,7 +210,7 @@ async def _forward_counted(
     settings: GatewaySettings = request.app.state.settings
     body = await _bounded_body(request, budgets.body_limit(settings, kind))
     # Forward exactly the path that was checked, as it arrived (never re-normalized).
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
     target = request_target(raw_path, request.scope["query_string"])
 
     async def send() -> StoredAnswer:
