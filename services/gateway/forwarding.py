@@ -10,7 +10,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from services.gateway.settings import GatewaySettings
-from services.gateway.upstream import UpstreamPool
+from services.gateway.upstream import UnsafeHeader, UpstreamPool
 from shared.errors import DomainError
 from shared.identity import IDENTITY_HEADERS, sign_identity
 from shared.logs import REQUEST_ID_HEADER, request_id
@@ -161,6 +161,8 @@ class Forwarder:
                 status, raw, content = await pool.get(target.encode(), headers)
         except TimeoutError:
             raise UpstreamTimeout(f"the {service} service did not answer in time") from None
+        except UnsafeHeader as exc:
+            raise UpstreamFailed(f"the request could not be forwarded: {exc}") from None
         except ValueError:
             raise UpstreamFailed(f"the {service} service sent an invalid response") from None
         except ConnectionError as exc:

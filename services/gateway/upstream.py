@@ -18,6 +18,10 @@ import httptools
 _UNSAFE = re.compile(r"[\r\n\0]")
 
 
+class UnsafeHeader(ValueError):
+    """A header would break the request's framing (a line break or NUL in it)."""
+
+
 class UpstreamClosed(ConnectionError):
     """The connection closed before an answer began (a kept-alive one the service
     dropped): safe to retry a GET."""
@@ -111,12 +115,13 @@ class UpstreamPool:
         self, target: bytes, headers: list[tuple[str, str]]
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """GET `target` (raw path and query) with these headers: status, raw headers,
-        body. Raises OSError if the service cannot be reached, ConnectionError or
-        ValueError if the exchange breaks; the caller bounds the whole with a timeout."""
+        body. Raises UnsafeHeader before sending anything, OSError if the service cannot
+        be reached, ConnectionError or ValueError if the exchange breaks; the caller
+        bounds the whole with a timeout."""
         lines = [b"GET " + target + b" HTTP/1.1", b"host: " + self._host_header]
         for name, value in headers:
             if _UNSAFE.search(name) or _UNSAFE.search(value):
-                raise ValueError(f"the header {name!r} holds a line break or NUL")
+                raise UnsafeHeader(f"the header {name!r} holds a line break or NUL")
             lines.append(name.encode("latin-1") + b": " + value.encode("latin-1"))
         request = b"\r\n".join(lines) + b"\r\n\r\n"
         async with self._slots:
