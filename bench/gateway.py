@@ -157,6 +157,9 @@ def main() -> None:
         admin_token=secrets.token_urlsafe(32),
         log_dir=log_dir,
         database_prefix=f"mbbench_{run_id}",
+        # Counted as always, but a budget this load cannot spend (the default, 6,000 a
+        # minute, would answer 429 after a few seconds).
+        extra_env={"MENTORBUS_RATE_LIMIT_REQUESTS": str(10**9)},
     )
     app_file = log_dir / "bare_app.py"
     app_file.write_text(BARE_APP)

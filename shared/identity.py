@@ -17,6 +17,8 @@ Three kinds of caller reach a service:
 """
 
 import base64
+import functools
+import hashlib
 import hmac
 import time
 import uuid
@@ -112,8 +114,14 @@ def _signature(
 ) -> str:
     # Header values never hold a newline, so the fields cannot run into each other.
     fields = "\n".join([expires, method, *(identity.get(h, "") for h in _SIGNED)])
-    digest = hmac.digest(secret, fields.encode() + b"\n" + target, "sha256")
-    return base64.urlsafe_b64encode(digest).decode()
+    mac = _keyed(secret).copy()  # the key's setup done once, not per request
+    mac.update(fields.encode() + b"\n" + target)
+    return base64.urlsafe_b64encode(mac.digest()).decode()
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(secret: bytes) -> "hmac.HMAC":
+    return hmac.new(secret, digestmod=hashlib.sha256)
 
 
 def request_target(raw_path: bytes, query_string: bytes) -> bytes:
@@ -208,7 +216,8 @@ def require_scope(family: str) -> Any:
     methods and `<family>:write` for the rest (the gateway checks the same; a service checks
     again so that no path confusion at the edge borrows another family's scope)."""
 
-    def check(request: Request) -> None:
+    # async: FastAPI runs a plain `def` dependency in a worker thread (see below).
+    async def check(request: Request) -> None:
         lacking = _lacking_scope(caller_from_request(request), family, request.method)
         if lacking is not None:
             raise Forbidden(f"this API key lacks the scope {lacking}")

@@ -5,10 +5,10 @@ by the gateway, and passed on to the services it calls)."""
 import contextvars
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -67,7 +67,7 @@ def configure(service: str, level: str = "INFO") -> None:
 
 def new_request_id() -> str:
     """A fresh request id."""
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as random as uuid4().hex, without building a UUID
 
 
 class RequestIdMiddleware:

@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +23,7 @@ from shared import consistency, logs, openapi
 from shared.consumer import EventConsumer, Handler
 from shared.db import (
     SHARED_MIGRATIONS,
+    asyncpg_dsn,
     database_unavailable,
     ensure_database,
     lost_a_race,
@@ -61,19 +62,39 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session for a route that only reads: each statement runs on its own (autocommit),
-    so a one-query read is one round trip instead of BEGIN, query, COMMIT. A route that
-    needs several reads to agree with each other uses SessionDep."""
-    async with request.app.state.read_sessionmaker() as session:
-        yield session
+async def _keep_session_state(_: asyncpg.Connection) -> None:
+    # The pool's users run single autocommit statements: no session state (settings,
+    # LISTEN, advisory locks, cursors) to undo, so a released connection skips asyncpg's
+    # default `RESET ALL ...` round trip. asyncpg still rolls back an open transaction.
+    return None
 
+
+async def create_pool(settings: ServiceSettings) -> asyncpg.Pool:
+    """A plain asyncpg pool on the service's database, for the few hot paths that are one
+    statement each (a read by id, a rate-limit counter): no ORM session, no pre-ping, no
+    BEGIN/COMMIT, no reset query (json and jsonb come as text, as asyncpg gives them).
+    Anything that needs a transaction uses SessionDep."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        asyncpg_dsn(settings.database_url),
+        min_size=1,
+        max_size=settings.database_pool_size,
+        reset=_keep_session_state,
+    )
+    return pool
+
+
+async def get_pool(request: Request) -> asyncpg.Pool:
+    """The app's plain asyncpg pool (`create_service_app(..., pool=True)`)."""
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 
 # scope="function": commit before the response is sent. FastAPI's default ("request") runs
 # the exit code after sending, so a client could read before the write it was told about
 # had committed, and never hear of a failed commit.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
 class MetricsMiddleware:
@@ -205,11 +226,16 @@ def create_service_app(
     own_docs: bool = True,
     edge: bool = False,
     openapi_extend: Callable[[dict[str, Any]], None] | None = None,
+    pool: bool = False,
+    middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
 ) -> FastAPI:
     """Build a service: its own database (created and migrated on start), an outbox relay,
     one consumer group for `handlers`, and the operations endpoints. `own_docs=False`
     leaves `/openapi.json` and `/docs` to the caller (the gateway serves the whole API's);
     `openapi_extend` adds to the schema what FastAPI cannot see (a mounted protocol).
+    `pool=True` also opens a plain asyncpg pool (`app.state.pool`, `PoolDep`) for
+    one-statement hot paths. `middleware` (pure ASGI classes taking the app) run innermost,
+    inside the request-id and metrics middlewares.
 
     A service (`edge=False`) verifies the gateway's signed identity on every request. The
     gateway (`edge=True`) faces clients: it authenticates them itself, and its `/metrics`
@@ -229,10 +255,6 @@ def create_service_app(
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
-        # The same pool, its connections used in autocommit (see get_read_session).
-        app.state.read_sessionmaker = make_sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-        )
         relay = OutboxRelay(
             service=settings.service_name,
             database_url=settings.database_url,
@@ -254,6 +276,7 @@ def create_service_app(
             else None
         )
         app.state.consumer = consumer
+        app.state.pool = await create_pool(settings) if pool else None
         topics = [*ALL_TOPICS, *([consumer.dead_letter_topic] if consumer else [])]
         relay.start()
         starter = asyncio.create_task(_ensure_topics_then_consume(settings, topics, consumer))
@@ -270,6 +293,8 @@ def create_service_app(
             # Together: the consumer commits what it applied, the relay sends its batch.
             grace = settings.shutdown_grace_seconds
             await asyncio.gather(*([consumer.stop(grace)] if consumer else []), relay.stop(grace))
+            if app.state.pool is not None:
+                await app.state.pool.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -278,6 +303,9 @@ def create_service_app(
         openapi_url="/openapi.json" if own_docs else None,
         docs_url="/docs" if own_docs else None,
         redoc_url=None,
+        # No OpenTelemetry here (Prometheus at /metrics): without this, FastAPI's dormant
+        # bridge looks for a configured provider, in os.environ, on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
     openapi.install(app, openapi_extend)
@@ -287,6 +315,8 @@ def create_service_app(
         # A concurrent write won a unique constraint race: the client may retry.
         return problem(409, "Conflict", "a concurrent change conflicts with this request")
 
+    for inner in middleware:
+        app.add_middleware(inner)
     if not edge:
         app.add_middleware(IdentityMiddleware, secret=settings.identity_secret)
 

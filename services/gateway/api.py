@@ -26,6 +26,8 @@ router = APIRouter()
 
 # Every method is forwarded: the owning service answers a method it does not serve with a
 # 405 that lists in `Allow` the ones it does.
+# Where the fast path (services/gateway/fastpath.py) leaves the route it resolved.
+ROUTE_KEY = "mentorbus.upstream_route"
 FORWARDED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE"]
 
 
@@ -116,8 +118,10 @@ async def revoke_api_key(
 
 async def _bounded_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) one over `limit` bytes before reading it all."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = request.headers.get("content-length")
+    if declared is None and "transfer-encoding" not in request.headers:
+        return b""  # HTTP/1.1: no length and no chunks is no body (RFC 9112 section 6.3)
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request bodies on this route are limited to {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
@@ -137,17 +141,23 @@ def _credential(request: Request, caller: Caller) -> str:
 
 
 def _response(answer: StoredAnswer, extra: dict[str, str]) -> Response:
+    """The service's answer (its headers, then `extra`'s, which replace any of the same
+    name), built as raw headers at once: this runs for every forwarded request."""
     response = Response(content=answer.body, status_code=answer.status)
-    for name, value in answer.headers:
-        response.headers.append(name, value)
-    for name, value in extra.items():
-        response.headers[name] = value
+    replaced = {name.lower() for name in extra}
+    kept = [(n, v) for n, v in answer.headers if n.lower() not in replaced]
+    response.raw_headers += [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in [*kept, *extra.items()]
+    ]
     return response
 
 
-async def _forward(request: Request, forwarder: Forwarder) -> Response:
-    path = request.url.path
-    route = domain.resolve_route(path)
+async def forward(request: Request, forwarder: Forwarder) -> Response:
+    """Authenticate, authorize, count and forward a request to the service that owns its
+    path (a 404, or 405 with `Allow`, if none does)."""
+    path: str = request.scope["path"]
+    route: domain.Route | None = request.scope.get(ROUTE_KEY) or domain.resolve_route(path)
     if route is None:
         own = _own_methods(request)
         if own:
@@ -200,7 +210,7 @@ async def _forward_counted(
     settings: GatewaySettings = request.app.state.settings
     body = await _bounded_body(request, budgets.body_limit(settings, kind))
     # Forward exactly the path that was checked, as it arrived (never re-normalized).
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
     target = request_target(raw_path, request.scope["query_string"])
 
     async def send() -> StoredAnswer:
@@ -255,10 +265,10 @@ async def docs() -> HTMLResponse:
 @router.api_route("/v1/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
 async def forward_v1(request: Request, forwarder: ForwarderDep) -> Response:
     """Everything under /v1 that the gateway does not answer itself."""
-    return await _forward(request, forwarder)
+    return await forward(request, forwarder)
 
 
 @router.api_route("/scim/v2/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
 async def forward_scim(request: Request, forwarder: ForwarderDep) -> Response:
     """SCIM 2.0 provisioning, answered by profiles."""
-    return await _forward(request, forwarder)
+    return await forward(request, forwarder)

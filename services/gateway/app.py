@@ -17,12 +17,12 @@ from services.gateway import auth, scim_errors, webhooks
 from services.gateway.api import DOCS_ASSETS_URL, router
 from services.gateway.asyncapi import router as asyncapi_router
 from services.gateway.events import HANDLERS
+from services.gateway.fastpath import ForwardingFastPath
 from services.gateway.forwarding import Forwarder
 from services.gateway.idempotency import IdempotencyStore
 from services.gateway.pathsafety import PathSafetyMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.settings import GatewaySettings
-from shared.db import asyncpg_dsn
 from shared.errors import problem
 from shared.service import create_service_app
 
@@ -60,16 +60,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.forwarder = Forwarder(settings)
         await app.state.forwarder.start()
         await webhooks.app.start(app, settings)
-        # Rate limits and idempotency records: plain autocommit statements on their own
-        # small pool, never inside a request's transaction (no lock held while forwarding).
-        app.state.guard_pool = await asyncpg.create_pool(
-            asyncpg_dsn(settings.database_url), min_size=1, max_size=settings.database_pool_size
-        )
-        app.state.rate_limiter = RateLimiter(
-            app.state.guard_pool, settings.rate_limit_window_seconds
-        )
+        # Rate limits and idempotency records: plain autocommit statements on the plain
+        # pool, never inside a request's transaction (no lock held while forwarding).
+        app.state.rate_limiter = RateLimiter(app.state.pool, settings.rate_limit_window_seconds)
         app.state.idempotency = IdempotencyStore(
-            app.state.guard_pool,
+            app.state.pool,
             settings.idempotency_ttl_hours,
             stale_after_seconds=settings.upstream_timeout_seconds + 30,
         )
@@ -89,7 +84,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await app.state.purger
-        await app.state.guard_pool.close()
         await app.state.forwarder.close()
 
     app = create_service_app(
@@ -103,6 +97,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         title="Mentorbus API",
         own_docs=False,
         edge=True,
+        pool=True,
+        middleware=[ForwardingFastPath],
     )
     scim_errors.install(app)
     auth.install(app.state, settings)

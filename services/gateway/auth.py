@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -39,12 +40,49 @@ class ApiKeyCache:
 
     Bounded: when full, expired entries go first, then the oldest. A key revoked through
     this replica is dropped at once (`forget`); through another replica it stops working
-    here when its entry expires."""
+    here when its entry expires. Concurrent misses of one token share one lookup (`load`),
+    so an entry expiring under load costs one database round trip, not one per request."""
 
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
         self.ttl = ttl_seconds
         self.max_entries = max_entries
         self._entries: dict[bytes, _Cached] = {}
+        self._loading: dict[bytes, asyncio.Future[Caller | None]] = {}
+
+    async def load(
+        self, digest: bytes, lookup: Callable[[], Awaitable[tuple[Caller, uuid.UUID] | None]]
+    ) -> Caller | None:
+        """The cached caller of a token, else the one `lookup` finds (None: no valid key);
+        a lookup already under way for the same token is waited for, not repeated."""
+        cached = self.get(digest)
+        if cached is not None:
+            return cached
+        while (pending := self._loading.get(digest)) is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request was cancelled
+                # The request that looked the key up was cancelled: look again.
+        future: asyncio.Future[Caller | None] = asyncio.get_running_loop().create_future()
+        self._loading[digest] = future
+        try:
+            found = await lookup()
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._loading[digest]
+        caller = None
+        if found is not None:
+            caller, key_id = found
+            self.put(digest, caller, key_id)
+        future.set_result(caller)
+        return caller
 
     def get(self, digest: bytes) -> Caller | None:
         """The cached caller of a token, if still fresh."""
@@ -135,17 +173,19 @@ async def authenticate(request: Request) -> Caller:
         return Caller(org_id=None, is_admin=True)
     if token.startswith(f"{domain.KEY_PREFIX}_"):
         cache: ApiKeyCache = state.api_key_cache
-        digest = hashlib.sha256(token.encode()).digest()
-        cached = cache.get(digest)
-        if cached is not None:
-            return cached
-        async with state.sessionmaker() as session:
-            api_key = await domain.find_active_key(session, token)
-        if api_key is None:
+
+        async def lookup() -> tuple[Caller, uuid.UUID] | None:
+            async with state.sessionmaker() as session:
+                api_key = await domain.find_active_key(session, token)
+            if api_key is None:
+                return None
+            caller = Caller(org_id=api_key.org_id, is_admin=False, scopes=tuple(api_key.scopes))
+            return caller, api_key.id
+
+        found = await cache.load(hashlib.sha256(token.encode()).digest(), lookup)
+        if found is None:
             raise Unauthorized("unknown or revoked API key")
-        caller = Caller(org_id=api_key.org_id, is_admin=False, scopes=tuple(api_key.scopes))
-        cache.put(digest, caller, api_key.id)
-        return caller
+        return found
     verifier: TokenVerifier | None = state.token_verifier
     if verifier is not None and _looks_like_jwt(token):
         return await verifier.verify(token)

@@ -16,6 +16,7 @@ app = create_service_app(
     routers=[api.router, api_programs.router],
     migrations=Path(__file__).parent / "migrations",
     openapi_extend=scim_openapi.extend,
+    pool=True,  # services/profiles/reads.py
 )
 # SCIM 2.0 speaks its own protocol (scim+json, its error schema): scim2-server serves it.
 app.mount("/scim", ScopeGuard(cast(ASGIApp, scim.application(settings.gateway_url)), "scim"))
