@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.feedback import domain, feedback_requests, history, projections, tracks
 from services.feedback.settings import FeedbackSettings
 from shared.consumer import Handler, batched
+from shared.db import utcnow
 from shared.events import (
     CloudEvent,
     EnrollmentCreatedV1,
@@ -48,11 +49,14 @@ def _request_expiry() -> timedelta:
 
 async def apply_people(session: AsyncSession, events: list[tuple[CloudEvent, PersonState]]) -> None:
     """People changed or left: the person projection and the dated states of the person
-    history (outcomes), each in one set-based statement for the whole batch."""
+    history (outcomes), each in one set-based statement for the whole batch; the pending
+    feedback requests of those who left expire."""
     await domain.apply_people(session, events)
     await history.apply_history(
         session, [history.history_row(e.orgid, person, e.time.date()) for e, person in events]
     )
+    leavers = [p.person_id for _, p in events if p.employment_status == "inactive"]
+    await feedback_requests.expire_for_leavers(session, leavers, utcnow())
 
 
 async def on_program(session: AsyncSession, event: CloudEvent, program: ProgramState) -> None:

@@ -232,3 +232,24 @@ async def list_requests(
         query = query.where(tuple_(FeedbackRequest.created_at, FeedbackRequest.id) > after)
     query = query.order_by(FeedbackRequest.created_at, FeedbackRequest.id).limit(limit)
     return list((await session.scalars(query)).all())
+
+
+_EXPIRE_LEAVERS = text(
+    """
+    UPDATE feedback_request AS r SET expires_at = :at
+    FROM person AS p
+    WHERE p.id = ANY(:person_ids) AND p.employment_status = 'inactive'
+      AND r.org_id = p.org_id AND r.employee_external_id = p.external_id
+      AND r.status = 'pending' AND r.expires_at > :at
+    """
+)
+
+
+async def expire_for_leavers(
+    session: AsyncSession, person_ids: list[uuid.UUID], at: datetime
+) -> None:
+    """People who left are no longer asked: their pending requests expire now. Judged on
+    the person projection as it stands after the batch, so an older "left" event that
+    arrives after a rehire expires nothing."""
+    if person_ids:
+        await session.execute(_EXPIRE_LEAVERS, {"person_ids": person_ids, "at": at})

@@ -13,6 +13,7 @@ from devstack.stack import Stack
 from shared.events import (
     MatchAcceptedV1,
     MatchCreatedV1,
+    PersonDeactivatedV1,
     ProgramCreatedV1,
     SessionCompletedV1,
     SessionParticipant,
@@ -151,3 +152,14 @@ async def test_at_risk_expiry_and_members(
     ) as service:
         assert (await service.get(f"/v1/goals/{goal.json()['id']}")).status_code == 404
         assert (await service.get("/v1/goals")).json()["items"] == []
+
+    # g2 leaves the organization: their pending request expires at once; g1's stays.
+    leaver = PersonDeactivatedV1(
+        person_id=uuid.uuid4(), external_id="g2-mentee", version=2, employment_status="inactive"
+    )
+    await produce(broker, envelope(leaver, org_id))
+    (gone,) = await eventually(lambda: requests(status="expired", employee="g2-mentee"))
+    assert gone["group_id"] == str(circle.group_id)
+    late = await api.post("/v1/feedback", json={"request_id": gone["id"], "rating": 4}, headers=key)
+    assert late.status_code == 409
+    assert len(await requests(status="pending", employee="g1-mentee")) == 1
