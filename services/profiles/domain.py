@@ -57,14 +57,6 @@ async def find_employee(
     return await session.scalar(query)
 
 
-async def get_employee(session: AsyncSession, org_id: uuid.UUID, external_id: str) -> Person:
-    """An employee of the organization; another organization's is not found."""
-    person = await find_employee(session, org_id, external_id)
-    if person is None:
-        raise NotFound(f"employee {external_id!r} not found")
-    return person
-
-
 async def list_employees(
     session: AsyncSession,
     org_id: uuid.UUID,

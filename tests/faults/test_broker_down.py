@@ -22,10 +22,10 @@ from devstack.postgres import PostgresCluster
 from devstack.stack import Stack
 from shared.db import asyncpg_dsn
 from tests.conftest import RUN_ID
+from tests.faults.support import sync_new_employees
 from tests.faults.truth import Databases, assert_handled_exactly_once, caught_up
 from tests.helpers import create_org, eventually
 from tests.matchmaking import active_match, enrol, put_employee
-from tests.profiles.test_employees import employee
 
 OUTAGE_SECONDS = 30
 SYNCED = 10_000
@@ -74,25 +74,13 @@ async def own_stack(
         s3.stop()
 
 
-async def _sync(api: httpx.AsyncClient, key: dict[str, str], start: int) -> None:
-    records = [
-        {"external_id": f"BD-{i:05}", **employee(email=f"bd{i}@example.com")}
-        for i in range(start, start + PER_REQUEST)
-    ]
-    answer = await api.post(
-        "/v1/employees/bulk", json={"employees": records}, headers=key, timeout=60
-    )
-    assert answer.status_code == 200, answer.text
-    assert {r["status"] for r in answer.json()["results"]} == {"created"}
-
-
 async def _sync_all(api: httpx.AsyncClient, key: dict[str, str]) -> None:
     """The HRIS sync: two requests at a time, as an integration with some patience would."""
     starts = iter(range(0, SYNCED, PER_REQUEST))
 
     async def worker() -> None:
         for start in starts:
-            await _sync(api, key, start)
+            await sync_new_employees(api, key, "BD", start, PER_REQUEST)
 
     await asyncio.gather(worker(), worker())
 

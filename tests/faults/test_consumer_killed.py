@@ -11,25 +11,13 @@ import httpx
 
 from devstack.processes import wait_for_http
 from devstack.stack import Stack
+from tests.faults.support import sync_new_employees
 from tests.helpers import eventually
-from tests.profiles.test_employees import employee
 
 Connect = Callable[[str], Awaitable[asyncpg.Connection]]
 Org = tuple[str, dict[str, str]]
 PEOPLE = 2_000
 PER_REQUEST = 1_000
-
-
-async def _sync(api: httpx.AsyncClient, key: dict[str, str], start: int) -> None:
-    records = [
-        {"external_id": f"B-{i:05}", **employee(email=f"b{i}@example.com")}
-        for i in range(start, start + PER_REQUEST)
-    ]
-    answer = await api.post(
-        "/v1/employees/bulk", json={"employees": records}, headers=key, timeout=60
-    )
-    assert answer.status_code == 200, answer.text
-    assert {r["status"] for r in answer.json()["results"]} == {"created"}
 
 
 async def _people(conn: asyncpg.Connection, org_id: str) -> set[tuple[str, int]]:
@@ -46,7 +34,7 @@ async def test_sigkill_mid_batch_then_restart_projects_everyone_exactly_once(
     profiles_db = await service_db("profiles")
     matching_db = await service_db("matching")
     try:
-        await _sync(api, key, 0)
+        await sync_new_employees(api, key, "B", 0, PER_REQUEST)
         await eventually(
             lambda: _count_is(matching_db, org_id, PER_REQUEST), timeout=60, interval=0.5
         )
@@ -55,7 +43,7 @@ async def test_sigkill_mid_batch_then_restart_projects_everyone_exactly_once(
         lock = matching_db.transaction()
         await lock.start()
         await matching_db.execute("LOCK TABLE person IN EXCLUSIVE MODE")
-        await _sync(api, key, PER_REQUEST)
+        await sync_new_employees(api, key, "B", PER_REQUEST, PER_REQUEST)
 
         async def consumer_mid_batch() -> bool:
             return bool(

@@ -2,9 +2,7 @@
 request, nps only at the end of a match."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -12,21 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback import answers
 from services.feedback.models import FeedbackRequest
-from shared.db import make_engine, make_sessionmaker, migrate, utcnow
+from shared.db import utcnow
 from shared.errors import Conflict, InvalidInput
 from shared.identity import Caller
 from shared.outbox import OutboxMessage
-
-MIGRATIONS = Path(__file__).parents[2] / "services" / "feedback" / "migrations"
-
-
-@pytest.fixture
-async def session(scratch_db: str) -> AsyncIterator[AsyncSession]:
-    await migrate(scratch_db, MIGRATIONS)
-    engine = make_engine(scratch_db)
-    async with make_sessionmaker(engine)() as s:
-        yield s
-    await engine.dispose()
 
 
 async def asked(

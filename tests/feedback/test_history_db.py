@@ -3,31 +3,17 @@ one batch holding several states of the same people, out of order and repeated, 
 the history that one event at a time (in order) does."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.events import apply_people
-from shared.db import make_engine, make_sessionmaker, migrate
 from shared.events import CloudEvent, PersonDeactivatedV1, PersonUpsertedV1, make_event
 from shared.events.people import PersonHistoryEntry, PersonState
 
-MIGRATIONS = Path(__file__).parents[2] / "services" / "feedback" / "migrations"
 ORG = uuid.uuid4()
-
-
-@pytest.fixture
-async def session(scratch_db: str) -> AsyncIterator[AsyncSession]:
-    await migrate(scratch_db, MIGRATIONS)
-    engine = make_engine(scratch_db)
-    async with make_sessionmaker(engine)() as s:
-        yield s
-    await engine.dispose()
 
 
 def event(

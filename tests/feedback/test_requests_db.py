@@ -2,32 +2,18 @@
 outcomes and their daily counts under repeated and reordered events, and who is asked."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.domain import apply_person
 from services.feedback.feedback_requests import apply_session
-from shared.db import make_engine, make_sessionmaker, migrate
 from shared.events import PersonDeactivatedV1, SessionCompletedV1, SessionParticipant
 
-MIGRATIONS = Path(__file__).parents[2] / "services" / "feedback" / "migrations"
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)
 WEEK = timedelta(days=7)
-
-
-@pytest.fixture
-async def session(scratch_db: str) -> AsyncIterator[AsyncSession]:
-    await migrate(scratch_db, MIGRATIONS)
-    engine = make_engine(scratch_db)
-    async with make_sessionmaker(engine)() as s:
-        yield s
-    await engine.dispose()
 
 
 def occurrence(
