@@ -266,6 +266,13 @@ def unstorable_text(exc: DBAPIError) -> bool:
 # as `ALTER DATABASE ... ALLOW_CONNECTIONS false` says it).
 _UNAVAILABLE_PREFIXES = ("08", "57P", "53300")
 _CLOSED_DATABASE = "55000"
+# A connection the server dropped mid-statement: asyncpg says so with ConnectionDoesNotExist,
+# or, when the loss lands between two protocol states, with InternalClientError "cannot
+# switch to state N; another operation is in progress" (MagicStack/asyncpg#784, #1069).
+_LOST_CONNECTION = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InternalClientError,
+)
 
 
 # Transactions PostgreSQL aborted because they raced another (deadlock_detected,
@@ -296,7 +303,7 @@ def database_unavailable(exc: BaseException) -> bool:
     for _ in range(5):  # the driver's error sits a link or two down the chain
         if seen is None:
             return False
-        if isinstance(seen, (OSError, asyncpg.exceptions.ConnectionDoesNotExistError)):
+        if isinstance(seen, (OSError, *_LOST_CONNECTION)):
             return True
         state = str(getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None) or "")
         if state.startswith(_UNAVAILABLE_PREFIXES) or (

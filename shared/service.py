@@ -357,7 +357,12 @@ def create_service_app(
         log.error("database error", exc_info=exc)
         return problem(500, "Internal server error", "An unexpected error occurred.")
 
-    for driver_error in (asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError):
+    for driver_error in (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.InternalClientError,
+        ConnectionError,
+    ):
         app.add_exception_handler(driver_error, _driver)
 
     app.add_middleware(MetricsMiddleware, service=settings.service_name)

@@ -36,3 +36,18 @@ def test_a_deadlock_or_serialization_failure_is_a_lost_race_not_an_outage() -> N
         wrapped = DBAPIError("INSERT ...", {}, driver_error)
         assert lost_a_race(wrapped) and not database_unavailable(wrapped)
     assert not lost_a_race(DBAPIError("SELECT 1", {}, ValueError("bad")))
+
+
+def test_a_connection_the_server_dropped_is_an_outage_however_asyncpg_words_it() -> None:
+    # Each of these came out of a pool whose server was stopped with `pg_ctl stop -m fast`.
+    for driver_error in (
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+        asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        ),
+        asyncpg.exceptions.CannotConnectNowError("the database system is shutting down"),
+        ConnectionRefusedError(111, "Connect call failed"),
+    ):
+        assert database_unavailable(driver_error)
+        assert database_unavailable(DBAPIError("SELECT 1", {}, driver_error))
+    assert not database_unavailable(asyncpg.exceptions.UniqueViolationError("duplicate"))
