@@ -7,7 +7,9 @@
 
 One load generator (aiohttp, its own process, 64 connections) measures all three.
 Prints req/s, p50 and p99 for each, and the ratios the aims name: direct >= 0.5x bare,
-gateway >= 0.8x direct, gateway p99 - direct p99 < 3 ms.
+gateway >= 0.8x direct, gateway p99 - direct p99 < 3 ms. Beside each target, the CPU time
+per request of every process that served it (from /proc), which says where a ratio comes
+from on a machine whose cores the load generator, the services and PostgreSQL share.
 
     .venv/bin/python bench/gateway.py [--seconds 8] [--connections 64]
 """
@@ -29,6 +31,7 @@ import asyncpg
 import httpx
 
 from devstack.broker import Broker
+from devstack.cpu import CpuMeter, process_seconds
 from devstack.processes import ChildProcess, free_port, python_command, wait_for_http
 from devstack.stack import SERVICES, Stack
 from shared.db import asyncpg_dsn, drop_database, ensure_database
@@ -86,13 +89,25 @@ def load(url: str, headers: dict[str, str], seconds: float, connections: int, ou
 
 
 def measure(
-    name: str, url: str, headers: dict[str, str], seconds: float, connections: int
+    name: str,
+    url: str,
+    headers: dict[str, str],
+    seconds: float,
+    connections: int,
+    servers: dict[str, int],
 ) -> dict[str, float]:
-    """req/s, p50 and p99 (ms) of one target."""
+    """req/s, p50 and p99 (ms) of one target, and the CPU ms per request of each of
+    `servers` (name: pid), of PostgreSQL, of the load generator and of the whole machine."""
     receiver, sender = multiprocessing.Pipe(duplex=False)
     child = multiprocessing.Process(target=load, args=(url, headers, seconds, connections, sender))
+    meter = CpuMeter(servers)
+    meter.start()
     child.start()
+    assert child.pid is not None
     count, latencies, errors = receiver.recv()
+    meter.stop()
+    # Read before the child exits: a finished process's /proc entry goes with it.
+    meter.attribute("load generator", process_seconds(child.pid))
     child.join()
     latencies.sort()
     result = {
@@ -106,6 +121,9 @@ def measure(
         f"p99 {result['p99']:6.2f} ms   non-200: {errors}",
         flush=True,
     )
+    # The CPU time includes the 1 s warm-up: per request over everything sent.
+    served = count * (seconds + 1.0) / seconds
+    print(f"{'':<28} CPU per request: {meter.per_unit(served)}", flush=True)
     return result
 
 
@@ -194,15 +212,20 @@ def main() -> None:
             flush=True,
         )
         n, secs = args.connections, args.seconds
+        pids = {n: p.process.pid for n, p in stack.processes.items() if p.process}
+        assert bare.process is not None
         base = measure(
-            "bare FastAPI + asyncpg", f"http://127.0.0.1:{bare_port}/v1/employees/E-1", {}, secs, n
-        )
+            "bare FastAPI + asyncpg", f"http://127.0.0.1:{bare_port}/v1/employees/E-1", {},
+            secs, n, {"bare": bare.process.pid},
+        )  # fmt: skip
         direct = measure(
-            "profiles, direct", f"{stack.url('profiles')}/v1/employees/E-1", org_header, secs, n
-        )
+            "profiles, direct", f"{stack.url('profiles')}/v1/employees/E-1", org_header,
+            secs, n, {"profiles": pids["profiles"]},
+        )  # fmt: skip
         gateway = measure(
-            "through the gateway", f"{stack.url()}/v1/employees/E-1", headers, secs, n
-        )
+            "through the gateway", f"{stack.url()}/v1/employees/E-1", headers,
+            secs, n, {"gateway": pids["gateway"], "profiles": pids["profiles"]},
+        )  # fmt: skip
         print(
             f"\ndirect / bare      {direct['rps'] / base['rps']:.2f}x   (aim >= 0.5)\n"
             f"gateway / direct   {gateway['rps'] / direct['rps']:.2f}x   (aim >= 0.8)\n"

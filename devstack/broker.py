@@ -86,6 +86,12 @@ class Broker:
             log_dir,
         )  # fmt: skip
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id, while it runs."""
+        process = self._process.process
+        return process.pid if process and process.poll() is None else None
+
     def start(self) -> None:
         """Start the broker and wait until it accepts connections."""
         self._process.start()

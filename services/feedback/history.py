@@ -56,16 +56,19 @@ async def apply_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
 
 # The entries of some people, each with the date the next one took effect and the level
 # before it: recomputed whole for each of them, so an entry arriving late (reordered) fixes
-# its neighbours too.
+# its neighbours too. Driven person by person from the ids (LATERAL): index lookups whatever
+# the table's statistics say. During a first sync they are stale (the table grows faster
+# than autovacuum analyzes it), and the planner then scanned the whole table per batch.
 _SEGMENTS = """
-    UPDATE person_history AS h SET next_date = w.next_date, prev_job_level = w.prev_level
-    FROM (
-        SELECT person_id, effective_date,
-               lead(effective_date) OVER w AS next_date, lag(job_level) OVER w AS prev_level
-        FROM person_history WHERE person_id = ANY($1::uuid[])
-        WINDOW w AS (PARTITION BY person_id ORDER BY effective_date)
-    ) AS w
-    WHERE h.person_id = w.person_id AND h.effective_date = w.effective_date
-      AND (h.next_date IS DISTINCT FROM w.next_date
-           OR h.prev_job_level IS DISTINCT FROM w.prev_level)
+    UPDATE person_history AS h SET next_date = s.next_date, prev_job_level = s.prev_level
+    FROM unnest($1::uuid[]) AS p(person_id)
+    CROSS JOIN LATERAL (
+        SELECT effective_date, lead(effective_date) OVER w AS next_date,
+               lag(job_level) OVER w AS prev_level
+        FROM person_history WHERE person_id = p.person_id
+        WINDOW w AS (ORDER BY effective_date)
+    ) AS s
+    WHERE h.person_id = p.person_id AND h.effective_date = s.effective_date
+      AND (h.next_date IS DISTINCT FROM s.next_date
+           OR h.prev_job_level IS DISTINCT FROM s.prev_level)
 """
