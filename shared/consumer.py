@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from prometheus_client import Counter
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,6 +32,16 @@ T = TypeVar("T")
 
 Handler = Callable[[AsyncSession, CloudEvent, Any], Awaitable[None]]
 BatchFunction = Callable[[AsyncSession, list[tuple[CloudEvent, Any]]], Awaitable[None]]
+# Of some (organization id, event type) pairs, those a consumer has anything to do for.
+Interest = Callable[[AsyncSession, set[tuple[str, str]]], Awaitable[set[tuple[str, str]]]]
+
+
+class _Route(BaseModel):
+    """The two envelope fields an interest filter reads (JSON parsed in Rust, the rest of
+    the envelope skipped): an event nobody wants costs this and no more."""
+
+    type: str
+    orgid: str = ""
 
 
 class BatchHandler:
@@ -103,8 +113,13 @@ class EventConsumer:
         handlers: Mapping[type[EventData], Handler],
         sessionmaker: async_sessionmaker[AsyncSession],
         dead_letters: EventPublisher,
+        interest: Interest | None = None,
     ) -> None:
+        """`interest`, if given, is asked once a poll which of its (organization, event
+        type) pairs matter: the others are skipped unparsed and leave no inbox row (the
+        gateway consumes every event for webhooks, and most have no subscriber)."""
         self.group_id = group_id
+        self._interest = interest
         self.topics = sorted({model.topic for model in handlers})
         self.dead_letter_topic = dead_letter_topic(group_id)
         self._settings = settings
@@ -206,6 +221,8 @@ class EventConsumer:
     def _handle_batch(self, records: list[Any]) -> None:
         """A poll's records in one transaction (one commit, one inbox insert); if anything
         in it fails, each event is retried alone."""
+        if self._interest is not None:
+            records = self._of_interest(records)
         ready = [parsed for parsed in map(self._parse, records) if parsed is not None]
         if not ready:
             return
@@ -218,6 +235,34 @@ class EventConsumer:
             return
         for outcome in outcomes:
             self._count(outcome)
+
+    def _of_interest(self, records: list[Any]) -> list[Any]:
+        """The records `interest` wants, and those it cannot judge (not an envelope: the
+        parse dead-letters them); the rest counted as skipped."""
+        routes: list[tuple[str, str] | None] = []
+        for record in records:
+            try:
+                route = _Route.model_validate_json(record.value)
+                routes.append((route.orgid, route.type))
+            except ValidationError:
+                routes.append(None)
+        try:
+            wanted = self._run(self._wanted({r for r in routes if r is not None}))
+        except Exception as exc:  # the database away: the usual path waits it out
+            log.warning("consumer %s: interest unknown (%s); handling all", self.group_id, exc)
+            return records
+        kept = []
+        for record, key in zip(records, routes, strict=True):
+            if key is None or key in wanted:
+                kept.append(record)
+            else:
+                self._count("skipped")
+        return kept
+
+    async def _wanted(self, routes: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        assert self._interest is not None
+        async with self._sessionmaker() as session, session.begin():
+            return await self._interest(session, routes)
 
     def _parse(self, record: Any) -> _Parsed | None:
         """The event and its handler; None for events that are not ours or are invalid

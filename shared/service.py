@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import consistency, logs, openapi
-from shared.consumer import EventConsumer, Handler
+from shared.consumer import EventConsumer, Handler, Interest
 from shared.db import (
     SHARED_MIGRATIONS,
     asyncpg_dsn,
@@ -220,6 +220,7 @@ def create_service_app(
     routers: list[APIRouter],
     migrations: Path,
     handlers: Mapping[type[EventData], Handler] | None = None,
+    interest: Interest | None = None,
     on_startup: LifespanHook | None = None,
     on_shutdown: LifespanHook | None = None,
     title: str = "",
@@ -230,7 +231,8 @@ def create_service_app(
     middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
 ) -> FastAPI:
     """Build a service: its own database (created and migrated on start), an outbox relay,
-    one consumer group for `handlers`, and the operations endpoints. `own_docs=False`
+    one consumer group for `handlers` (and its `interest` filter, see EventConsumer), and
+    the operations endpoints. `own_docs=False`
     leaves `/openapi.json` and `/docs` to the caller (the gateway serves the whole API's);
     `openapi_extend` adds to the schema what FastAPI cannot see (a mounted protocol).
     `pool=True` also opens a plain asyncpg pool (`app.state.pool`, `PoolDep`) for
@@ -271,6 +273,7 @@ def create_service_app(
                 handlers=handlers,
                 sessionmaker=sessionmaker,
                 dead_letters=EventPublisher(settings),
+                interest=interest,
             )
             if handlers
             else None

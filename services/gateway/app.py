@@ -16,7 +16,7 @@ from prometheus_client import start_http_server
 from services.gateway import auth, scim_errors, webhooks
 from services.gateway.api import DOCS_ASSETS_URL, router
 from services.gateway.asyncapi import router as asyncapi_router
-from services.gateway.events import HANDLERS
+from services.gateway.events import HANDLERS, INTEREST
 from services.gateway.fastpath import ForwardingFastPath
 from services.gateway.forwarding import Forwarder
 from services.gateway.idempotency import IdempotencyStore
@@ -92,6 +92,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         routers=[webhooks.api.router, asyncapi_router, router],
         migrations=Path(__file__).parent / "migrations",
         handlers=HANDLERS,
+        interest=INTEREST,
         on_startup=start,
         on_shutdown=stop,
         title="Mentorbus API",

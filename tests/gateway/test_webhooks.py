@@ -5,11 +5,12 @@ import asyncio
 import json
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from aiohttp import web
@@ -157,6 +158,52 @@ async def test_delivers_only_subscribed_types_signed(
     log = await deliveries(api, key, upserts["id"])
     assert [(d["event_type"], d["status"], d["attempts"], d["last_status_code"]) for d in log] == [
         ("mentorbus.person.upserted.v1", "succeeded", 1, 200)
+    ]
+
+
+async def test_events_nobody_subscribed_to_are_skipped_without_a_trace(
+    api: httpx.AsyncClient,
+    admin: dict[str, str],
+    org: tuple[str, dict[str, str]],
+    receiver: Receiver,
+    service_db: Callable[[str], Awaitable[asyncpg.Connection]],
+) -> None:
+    # One tenant subscribes to upserts; another tenant, and the other type, nobody.
+    _, key = org
+    _, other_key = await create_org(api, admin)
+    await subscribe(api, key, receiver.url("subscribed"), ["mentorbus.person.upserted.v1"])
+    await upsert_employee(api, other_key, "NOBODY-1", "Engineer")
+    await upsert_employee(api, key, "E-1", "Engineer")
+    assert (await api.delete("/v1/employees/E-1", headers=key)).status_code in (200, 204)
+    await upsert_employee(api, key, "E-2", "Engineer")
+
+    await eventually(lambda: _async(len(receiver.got("subscribed")) == 2))
+    profiles, gateway = await service_db("profiles"), await service_db("gateway")
+    try:
+        sent = await profiles.fetch(
+            "SELECT o.event_id, o.event_type, p.external_id, p.id FROM outbox_message AS o"
+            " JOIN person AS p ON p.id::text = o.key WHERE p.external_id IN ($1, $2, $3)",
+            "NOBODY-1", "E-1", "E-2",
+        )  # fmt: skip
+        events = {(r["external_id"], r["event_type"]): r["event_id"] for r in sent}
+        person_ids = {r["external_id"]: str(r["id"]) for r in sent}
+        # The gateway consumed them all in order: E-2's came after the skipped ones.
+        handled = {
+            r["event_id"]
+            for r in await gateway.fetch(
+                "SELECT event_id FROM inbox_message WHERE event_id = ANY($1)", list(events.values())
+            )
+        }
+    finally:
+        await profiles.close()
+        await gateway.close()
+    upserted, deactivated = "mentorbus.person.upserted.v1", "mentorbus.person.deactivated.v1"
+    assert handled == {events["E-1", upserted], events["E-2", upserted]}
+    assert events["E-1", deactivated] not in handled
+    assert events["NOBODY-1", upserted] not in handled
+    assert [r.event["subject"] for r in receiver.got("subscribed")] == [
+        person_ids["E-1"],
+        person_ids["E-2"],
     ]
 
 

@@ -1,6 +1,7 @@
 """Webhook rules: subscriptions, secrets, which events become deliveries, claiming due
 deliveries, and what an attempt's outcome does (retry, give up, disable). No HTTP here."""
 
+import contextlib
 import random
 import uuid
 from dataclasses import dataclass
@@ -214,6 +215,25 @@ async def _unschedule_pending(session: AsyncSession, webhook_id: uuid.UUID) -> N
 async def _wake_workers(session: AsyncSession) -> None:
     # Delivered on commit, to every gateway replica listening.
     await session.execute(text("SELECT pg_notify('webhook_delivery', '')"))
+
+
+async def subscribed(session: AsyncSession, routes: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Of these (organization id, event type) pairs, those some active webhook subscribes
+    to (the consumer's interest: events of the others are skipped before parsing)."""
+    orgs: dict[str, uuid.UUID] = {}
+    for org, _ in routes:
+        with contextlib.suppress(ValueError):
+            orgs[org] = uuid.UUID(org)
+    if not orgs:
+        return set()
+    rows = await session.execute(
+        select(Webhook.org_id, Webhook.event_types).where(
+            Webhook.org_id.in_(set(orgs.values())), Webhook.status == "active"
+        )
+    )
+    wanted = {(org_id, event_type) for org_id, types in rows for event_type in types}
+    return {(org, event_type) for org, event_type in routes
+            if org in orgs and (orgs[org], event_type) in wanted}  # fmt: skip
 
 
 async def record_deliveries(session: AsyncSession, event: CloudEvent, data: EventData) -> None:
