@@ -3,6 +3,7 @@ event consumer, problem+json errors, `/healthz`, `/readyz` and `/metrics`."""
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -285,6 +286,11 @@ def create_service_app(
         starter = asyncio.create_task(_ensure_topics_then_consume(settings, topics, consumer))
         if on_startup:
             await on_startup(app)
+        # What startup built (modules, schemas, routes, caches) lives as long as the
+        # process: out of the collector's sight, a full collection no longer walks it.
+        # It did, and stopped a service for 100-160 ms now and then (a gateway's p99).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
