@@ -48,10 +48,15 @@ class BatchHandler:
     """A handler that applies many events in one go (set-based SQL: one statement per
     table for the whole batch instead of one per event). Registered like any handler;
     called alone it applies a batch of one. The consumer hands it every consecutive
-    claimed event of a poll that maps to the same function, in order."""
+    claimed event of a poll that maps to the same function, in order.
 
-    def __init__(self, apply: BatchFunction) -> None:
+    `idempotent`: applying an event again changes nothing (version-guarded upserts of
+    full states, and effects that follow only from what changed). Its events then leave
+    no inbox row: a redelivery is simply applied again, to no effect."""
+
+    def __init__(self, apply: BatchFunction, *, idempotent: bool = False) -> None:
         self.apply = apply
+        self.idempotent = idempotent
         self.__name__ = getattr(apply, "__name__", "batch_handler")
         self.__doc__ = apply.__doc__
 
@@ -60,9 +65,14 @@ class BatchHandler:
         await self.apply(session, [(event, data)])
 
 
-def batched(apply: BatchFunction) -> BatchHandler:
+def batched(apply: BatchFunction, *, idempotent: bool = False) -> BatchHandler:
     """Register `apply(session, [(envelope, data), ...])` as a handler (see BatchHandler)."""
-    return BatchHandler(apply)
+    return BatchHandler(apply, idempotent=idempotent)
+
+
+def _needs_inbox(handler: Handler) -> bool:
+    """Whether a handler's events are recorded in the inbox (all but idempotent ones)."""
+    return not (isinstance(handler, BatchHandler) and handler.idempotent)
 
 
 EVENTS_CONSUMED = Counter(
@@ -318,7 +328,9 @@ class EventConsumer:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     async def _claim_and_handle(self, session: AsyncSession, item: _Parsed) -> str:
-        if not await claim_event(session, self.group_id, item.envelope.id, item.envelope.type):
+        if _needs_inbox(item.handler) and not await claim_event(
+            session, self.group_id, item.envelope.id, item.envelope.type
+        ):
             return "duplicate"
         await item.handler(session, item.envelope, item.data)
         return "handled"
@@ -333,14 +345,14 @@ class EventConsumer:
         outcomes: list[str] = []
         run: list[_Parsed] = []  # consecutive events of one batch handler, not applied yet
         async with self._sessionmaker() as session, session.begin():
-            claimed = await claim_events(
-                session, self.group_id, [(i.envelope.id, i.envelope.type) for i in items]
-            )
+            recorded = [(i.envelope.id, i.envelope.type) for i in items if _needs_inbox(i.handler)]
+            claimed = await claim_events(session, self.group_id, recorded) if recorded else set()
             for item in items:
-                if item.envelope.id not in claimed:
-                    outcomes.append("duplicate")
-                    continue
-                claimed.discard(item.envelope.id)  # the same event twice in one batch
+                if _needs_inbox(item.handler):
+                    if item.envelope.id not in claimed:
+                        outcomes.append("duplicate")
+                        continue
+                    claimed.discard(item.envelope.id)  # the same event twice in one batch
                 outcomes.append("handled")
                 handler = item.handler
                 if isinstance(handler, BatchHandler):

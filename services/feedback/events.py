@@ -103,8 +103,8 @@ _OUTCOMES: dict[type[SessionState], str] = {
 
 
 HANDLERS: dict[type[EventData], Handler] = {
-    PersonUpsertedV1: batched(apply_people),
-    PersonDeactivatedV1: batched(apply_people),
+    PersonUpsertedV1: batched(apply_people, idempotent=True),
+    PersonDeactivatedV1: batched(apply_people, idempotent=True),
     ProgramCreatedV1: on_program,
     ProgramUpdatedV1: on_program,
     EnrollmentCreatedV1: on_enrollment,

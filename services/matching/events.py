@@ -41,7 +41,7 @@ async def on_enrollment(
     )
 
 
-on_people = batched(projection.apply_people)
+on_people = batched(projection.apply_people, idempotent=True)
 
 
 async def on_session_completed(

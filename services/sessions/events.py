@@ -44,7 +44,7 @@ async def on_match(session: AsyncSession, event: CloudEvent, match: MatchState) 
 
 
 HANDLERS: dict[type[EventData], Handler] = {
-    PersonUpsertedV1: batched(people.apply_people),
+    PersonUpsertedV1: batched(people.apply_people, idempotent=True),
     PersonDeactivatedV1: on_person,
     MatchCreatedV1: on_match,
     MatchAcceptedV1: on_match,

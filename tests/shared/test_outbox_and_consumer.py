@@ -264,3 +264,66 @@ async def test_batch_handler_applies_a_batch_set_based_newest_version_wins(
 
 async def _calls_reach(calls: list[int], total: int) -> bool:
     return sum(calls) >= total
+
+
+async def test_an_idempotent_batch_handler_applies_redeliveries_and_keeps_no_inbox(
+    sessions: async_sessionmaker[AsyncSession], broker: Broker
+) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS test_projected_person (id uuid PRIMARY KEY, org_id uuid NOT NULL,"
+                " external_id text NOT NULL, version integer NOT NULL)"
+            )
+        )
+    org = uuid.uuid4()
+    settings = kafka_settings(broker.bootstrap_servers)
+    applied: list[str] = []
+
+    async def apply(session: AsyncSession, events: list[tuple[CloudEvent, Any]]) -> None:
+        applied.extend(d.external_id for e, d in events if e.orgid == str(org))
+        rows = [
+            {"id": d.person_id, "org_id": e.orgid, "external_id": d.external_id,
+             "version": d.version}
+            for e, d in events
+        ]  # fmt: skip
+        await upsert_newer_many(session, Projected, rows)
+
+    ada = uuid.uuid4()
+    v2 = make_event(upserted(ada, 2, "ada-v2"), source="t", orgid=org)
+    v1 = make_event(upserted(ada, 1, "ada-v1"), source="t", orgid=org)
+    # The newest first, then itself again and an older state: both reach the handler.
+    sent = [v2, v2, v1]
+    publisher = EventPublisher(settings)
+    await _publish(
+        publisher,
+        [OutgoingRecord(Topic.PEOPLE, "one-key", e.model_dump(mode="json")) for e in sent],
+    )
+    consumer = EventConsumer(
+        settings=settings, group_id=f"test-{uuid.uuid4().hex[:8]}",
+        handlers={PersonUpsertedV1: batched(apply, idempotent=True)},
+        sessionmaker=sessions, dead_letters=publisher,
+    )  # fmt: skip
+    consumer.start()
+    try:
+        await eventually(lambda: _async(len(applied) >= 3), timeout=30)
+        assert applied == ["ada-v2", "ada-v2", "ada-v1"]
+        async with sessions() as session:
+            stored = (
+                (await session.execute(select(Projected.version).where(Projected.id == ada)))
+                .scalars()
+                .all()
+            )
+            recorded = await session.scalar(
+                text("SELECT count(*) FROM inbox_message WHERE event_id IN (:a, :b)"),
+                {"a": v1.id, "b": v2.id},
+            )
+        assert stored == [2]  # the redelivery and the older state changed nothing
+        assert recorded == 0
+    finally:
+        await consumer.stop()
+        publisher.close()
+
+
+async def _async(value: bool) -> bool:
+    return value
