@@ -272,8 +272,8 @@ async def test_an_idempotent_batch_handler_applies_redeliveries_and_keeps_no_inb
     async with sessions() as session, session.begin():
         await session.execute(
             text(
-                "CREATE TABLE IF NOT EXISTS test_projected_person (id uuid PRIMARY KEY, org_id uuid NOT NULL,"
-                " external_id text NOT NULL, version integer NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS test_projected_person (id uuid PRIMARY KEY,"
+                " org_id uuid NOT NULL, external_id text NOT NULL, version integer NOT NULL)"
             )
         )
     org = uuid.uuid4()
