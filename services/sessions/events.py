@@ -23,13 +23,15 @@ from shared.events.matches import MatchState
 from shared.events.people import PersonState
 
 
-async def on_person(session: AsyncSession, event: CloudEvent, person: PersonState) -> None:
-    """A person changed or left: update who can be scheduled; an offboarding cancels
-    their future sessions."""
-    org_id = uuid.UUID(event.orgid)
-    await people.apply_person(session, org_id, person)
-    if isinstance(person, PersonDeactivatedV1) or person.employment_status == "inactive":
-        await reactions.person_offboarded(session, org_id, person.external_id)
+async def on_leavers(session: AsyncSession, events: list[tuple[CloudEvent, PersonState]]) -> None:
+    """People left: who can be scheduled, in one statement for the batch; then the future
+    sessions of those who take part in any are cancelled (or left, in a circle)."""
+    await people.apply_people(session, events)
+    leavers: dict[uuid.UUID, set[str]] = {}
+    for event, person in events:
+        leavers.setdefault(uuid.UUID(event.orgid), set()).add(person.external_id)
+    for org_id, external_ids in leavers.items():
+        await reactions.people_offboarded(session, org_id, external_ids)
 
 
 async def on_match(session: AsyncSession, event: CloudEvent, match: MatchState) -> None:
@@ -45,7 +47,8 @@ async def on_match(session: AsyncSession, event: CloudEvent, match: MatchState) 
 
 HANDLERS: dict[type[EventData], Handler] = {
     PersonUpsertedV1: batched(people.apply_people, idempotent=True),
-    PersonDeactivatedV1: on_person,
+    # Not idempotent: a cancellation publishes events, so the inbox keeps redeliveries out.
+    PersonDeactivatedV1: batched(on_leavers),
     MatchCreatedV1: on_match,
     MatchAcceptedV1: on_match,
     MatchDeclinedV1: on_match,

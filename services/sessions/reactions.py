@@ -102,6 +102,25 @@ async def match_closed(
             await _leave(session, view, mentee, reason)
 
 
+async def people_offboarded(
+    session: AsyncSession, org_id: uuid.UUID, external_ids: set[str]
+) -> None:
+    """Offboarded people's future sessions are cancelled: one statement finds who of them
+    takes part in any session (in a bulk offboarding, few); only those are handled one by
+    one."""
+    taking_part = await session.scalars(
+        select(SessionParticipant.external_id)
+        .where(
+            SessionParticipant.org_id == org_id,
+            SessionParticipant.external_id.in_(external_ids),
+            SessionParticipant.active,
+        )
+        .distinct()
+    )
+    for external_id in sorted(taking_part):
+        await person_offboarded(session, org_id, external_id)
+
+
 async def person_offboarded(session: AsyncSession, org_id: uuid.UUID, external_id: str) -> None:
     """An offboarded person's future sessions are cancelled (a circle member just leaves
     their circle's sessions)."""

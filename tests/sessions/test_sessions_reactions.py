@@ -123,3 +123,49 @@ async def test_match_ended_cancels_its_future_sessions(
         headers=key,
     )
     assert refused.status_code == 409
+
+
+async def test_a_bulk_offboarding_cancels_the_sessions_of_each_leaver(
+    api: httpx.AsyncClient,
+    org: tuple[str, dict[str, str]],
+    service_db: Callable[[str], Awaitable[asyncpg.Connection]],
+) -> None:
+    _, key = org
+    pairs = [await active_match(api, key, f"BO-M{i}", f"BO-E{i}") for i in range(2)]
+    booked = []
+    for pair in pairs:
+        body = {"match_id": pair.match_id, "starts_at": iso(soon(5 * 24 * 60)),
+                "duration_minutes": 30}  # fmt: skip
+        response = await api.post("/v1/sessions", json=body, headers=key)
+        assert response.status_code == 201, response.text
+        booked.append(response.json()["id"])
+    bystanders = [{"external_id": f"BO-X{i}", "email": f"bo-x{i}@acme.com"} for i in range(50)]
+    created = await api.post("/v1/employees/bulk", json={"employees": bystanders}, headers=key)
+    assert created.status_code == 200, created.text
+    # One request, so the deactivations travel together: the consumer takes them as a batch.
+    leaving = [
+        {"external_id": e, "email": f"{e.lower()}@acme.com", "employment_status": "inactive"}
+        for e in [p.mentee for p in pairs] + [b["external_id"] for b in bystanders]
+    ]
+    gone = await api.post("/v1/employees/bulk", json={"employees": leaving}, headers=key)
+    assert gone.status_code == 200, gone.text
+    assert {r["status"] for r in gone.json()["results"]} == {"updated"}
+
+    async def all_cancelled() -> bool:
+        found = [(await api.get(f"/v1/sessions/{s}", headers=key)).json() for s in booked]
+        return all(s["status"] == "cancelled" for s in found)
+
+    # Cancelled once each, by whichever arrives first of the offboarding (`people_offboarded`)
+    # and the match's end it causes; every leaver is inactive in sessions' projection.
+    await eventually(all_cancelled)
+    db = await service_db("sessions")
+    try:
+        inactive = await db.fetchval(
+            "SELECT count(*) FROM person WHERE external_id = ANY($1)"
+            " AND employment_status = 'inactive'",
+            [r["external_id"] for r in leaving],
+        )
+        assert inactive == len(leaving)
+        assert [await _cancelled_events(db, s) for s in booked] == [1, 1]
+    finally:
+        await db.close()
