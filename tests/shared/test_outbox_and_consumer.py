@@ -188,16 +188,21 @@ class Projected(Base):
     version: Mapped[int]
 
 
-async def test_batch_handler_applies_a_batch_set_based_newest_version_wins(
-    sessions: async_sessionmaker[AsyncSession], broker: Broker
-) -> None:
+async def _create_projected(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The `Projected` table (once per scratch database; tests tell their rows apart)."""
     async with sessions() as session, session.begin():
         await session.execute(
             text(
-                "CREATE TABLE test_projected_person (id uuid PRIMARY KEY, org_id uuid NOT NULL,"
-                " external_id text NOT NULL, version integer NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS test_projected_person (id uuid PRIMARY KEY,"
+                " org_id uuid NOT NULL, external_id text NOT NULL, version integer NOT NULL)"
             )
         )
+
+
+async def test_batch_handler_applies_a_batch_set_based_newest_version_wins(
+    sessions: async_sessionmaker[AsyncSession], broker: Broker
+) -> None:
+    await _create_projected(sessions)
     org = uuid.uuid4()
     settings = kafka_settings(broker.bootstrap_servers)
     calls: list[int] = []
@@ -269,13 +274,7 @@ async def _calls_reach(calls: list[int], total: int) -> bool:
 async def test_an_idempotent_batch_handler_applies_redeliveries_and_keeps_no_inbox(
     sessions: async_sessionmaker[AsyncSession], broker: Broker
 ) -> None:
-    async with sessions() as session, session.begin():
-        await session.execute(
-            text(
-                "CREATE TABLE IF NOT EXISTS test_projected_person (id uuid PRIMARY KEY,"
-                " org_id uuid NOT NULL, external_id text NOT NULL, version integer NOT NULL)"
-            )
-        )
+    await _create_projected(sessions)
     org = uuid.uuid4()
     settings = kafka_settings(broker.bootstrap_servers)
     applied: list[str] = []
