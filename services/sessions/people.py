@@ -86,25 +86,6 @@ def check_party(caller: Caller, participants: list[str], what: str) -> None:
         raise NotFound(f"{what} not found")
 
 
-async def apply_person(session: AsyncSession, org_id: uuid.UUID, person: PersonState) -> bool:
-    """Keep who can be scheduled, and in which time zone; older versions are ignored."""
-    return await upsert_newer(
-        session,
-        PersonProjection,
-        {
-            "id": person.person_id,
-            "org_id": org_id,
-            "external_id": person.external_id,
-            "email": person.email,
-            "display_name": person.display_name,
-            "time_zone": person.time_zone,
-            "employment_status": person.employment_status,
-            "version": person.version,
-            "updated_at": utcnow(),
-        },
-    )
-
-
 async def apply_match(session: AsyncSession, org_id: uuid.UUID, match: MatchState) -> bool:
     """Keep who is in a match and whether it is live; older versions are ignored."""
     return await upsert_newer(
